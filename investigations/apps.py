@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class InvestigationsConfig(AppConfig):
+    name = "investigations"
+    verbose_name = "Investigator searches"

@@ -1,0 +1,38 @@
+import numpy as np
+from django.db import models
+
+from rooms.models import RoomImage
+
+
+class Embedding(models.Model):
+    """One image's global descriptor under one model version (never mixed in an index)."""
+
+    image = models.ForeignKey(RoomImage, on_delete=models.CASCADE, related_name="embeddings")
+    model_version = models.CharField(max_length=120, db_index=True)
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField(help_text="float32, little-endian, L2-normalised")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "model_version"], name="one_vector_per_version")
+        ]
+
+    def as_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.vector), dtype="<f4")
+
+
+class IndexState(models.Model):
+    """Singleton row: which model version the search serves.
+
+    `reembed` fills embeddings for a new version while search keeps serving
+    `active_version`; it switches only once every searchable image has one.
+    """
+
+    active_version = models.CharField(max_length=120, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    @classmethod
+    def get(cls) -> "IndexState":
+        state, _ = cls.objects.get_or_create(pk=1)
+        return state

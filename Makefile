@@ -1,6 +1,6 @@
 # Two commands for a newcomer:  make run   (set up, demo data, serve on :8000)
 #                               make test  (everything CI checks)
-PY ?= python3.11
+PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -28,6 +28,14 @@ def clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_vector_index():
+    """The in-process vector index caches rows by id, and ids are reused after rollbacks."""
+    from matcher.index import reset_index
+
+    reset_index()
+
+
 @pytest.fixture
 def chain(db):
     return Chain.objects.create(name="Harbour Inns")

@@ -1,0 +1,136 @@
+"""Investigator teams, searches (short-lived, private) and the audit log (kept)."""
+
+import os
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+
+
+class PrivateStorage(FileSystemStorage):
+    """Query photos: under PRIVATE_MEDIA_ROOT, read at use time, and never given a URL.
+
+    FileSystemStorage falls back to MEDIA_URL when base_url is None, so `url()` is
+    refused outright: the only way to a query photo is the authorised view.
+    """
+
+    def __init__(self):
+        super().__init__(base_url=None)
+
+    @property
+    def base_location(self):
+        return str(settings.PRIVATE_MEDIA_ROOT)
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+    def url(self, name):
+        raise ValueError("query photos have no public URL; use the authorised view")
+
+
+PRIVATE_STORAGE = PrivateStorage()
+
+
+def private_storage():
+    # A callable keeps the storage (and its settings lookup) out of migrations.
+    return PRIVATE_STORAGE
+
+
+def query_image_path(instance, filename):
+    # Random name: nothing of the original file name (often a case reference) is kept.
+    extension = os.path.splitext(filename)[1].lower() or ".bin"
+    return f"queries/{uuid.uuid4().hex}{extension}"
+
+
+class Team(models.Model):
+    """A group of investigators who share their searches."""
+
+    name = models.CharField(max_length=120, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TeamMembership(models.Model):
+    """An investigator belongs to exactly one team."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_membership"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+
+    def __str__(self):
+        return f"{self.user} in {self.team}"
+
+
+class Search(models.Model):
+    """One hotel search: the private query photo and its ranked results.
+
+    Deleted (file included) after SEARCH_RETENTION_DAYS; the AuditEntry stays.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="searches"
+    )
+    # The owner's team when the search was made: who may see it does not change later.
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="searches"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    query_image = models.FileField(storage=private_storage, upload_to=query_image_path)
+    query_content_type = models.CharField(max_length=40)
+    query_sha256 = models.CharField(max_length=64, db_index=True)
+    mask_sha256 = models.CharField(max_length=64, blank=True)
+    region = models.JSONField(null=True, blank=True, help_text="[x, y, w, h] in pixels")
+    filters = models.JSONField(default=dict, blank=True)
+    k = models.PositiveSmallIntegerField()
+    query_exif = models.JSONField(default=dict, blank=True)
+    model_version = models.CharField(max_length=120, blank=True)
+    # Snapshots, so a later catalogue edit does not rewrite what the analyst saw.
+    hotels = models.JSONField(default=list, blank=True)
+    chains = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "searches"
+        permissions = [("search_hotels", "Can search hotels with a query photo")]
+
+    def __str__(self):
+        return f"Search {self.pk} by {self.owner}"
+
+
+class AuditEntry(models.Model):
+    """Who searched or opened what, and when. Never deleted by the retention purge."""
+
+    class Action(models.TextChoices):
+        SEARCH = "search"
+        QUERY_IMAGE = "query_image"
+        EXPORT = "export"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Copied so the entry still says who it was after the account is deleted.
+    username = models.CharField(max_length=150)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.SEARCH)
+    # Not a foreign key: the search is purged, its audit trail is not.
+    search_id = models.UUIDField(db_index=True)
+    filters = models.JSONField(default=dict, blank=True)
+    query_sha256 = models.CharField(max_length=64, db_index=True)
+    result_count = models.PositiveIntegerField(default=0)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.search_id}"

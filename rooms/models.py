@@ -23,7 +23,9 @@ class Hotel(models.Model):
     )
     address = models.CharField(max_length=300, blank=True)
     city = models.CharField(max_length=120, db_index=True)
-    country_code = models.CharField(max_length=2, validators=[country_code_validator], db_index=True)
+    country_code = models.CharField(
+        max_length=2, validators=[country_code_validator], db_index=True
+    )
     latitude = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
     longitude = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
     external_ref = models.CharField(

@@ -1,3 +1,10 @@
-# Traveller pages (upload, thank-you). Owned by the catalog/pages work.
+# Traveller pages (upload, thank-you).
+from django.urls import path
+
+from rooms import views
+
 app_name = "rooms"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("thanks/<int:submission_id>/", views.thanks, name="thanks"),
+]

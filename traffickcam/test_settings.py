@@ -10,4 +10,5 @@ os.environ.setdefault("PRIVATE_MEDIA_ROOT", tempfile.mkdtemp(prefix="tc-private-
 
 from traffickcam.settings import *  # noqa: E402,F403
 
+STATIC_ROOT = tempfile.mkdtemp(prefix="tc-static-")  # whitenoise wants it to exist
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

@@ -33,10 +33,16 @@ def summarize(ranked_groups, query_groups, ranked_chains=None, query_chains=None
     chain (None, '' or -1) are left out and unknown-chain results count as misses.
     """
     ranked_groups = np.asarray(ranked_groups)
-    aps = [average_precision(row == group) for row, group in zip(ranked_groups, query_groups)]
-    result = {"queries": len(query_groups), "map": float(np.nanmean(aps)) if aps else float("nan")}
+    aps = [
+        average_precision(row == group)
+        for row, group in zip(ranked_groups, query_groups, strict=True)
+    ]
+    aps = [ap for ap in aps if not np.isnan(ap)]  # a query alone in its group has no AP
+    result = {"queries": len(query_groups), "map": float(np.mean(aps)) if aps else float("nan")}
     for k in GROUP_KS:
-        hits = [top_k_hit(row, group, k) for row, group in zip(ranked_groups, query_groups)]
+        hits = [
+            top_k_hit(row, group, k) for row, group in zip(ranked_groups, query_groups, strict=True)
+        ]
         result[f"top{k}"] = float(np.mean(hits)) if hits else float("nan")
     if query_chains is not None:
         known = [i for i, chain in enumerate(query_chains) if chain not in (None, "", -1, "-1")]

@@ -1,0 +1,341 @@
+/*
+ * Eraser for the investigator search form.
+ *
+ * The investigator paints over the victim; strokes are kept in ORIGINAL image pixel
+ * coordinates so the mask built on submit matches the uploaded photo exactly, whatever
+ * size the canvas is shown at. createImageBitmap applies the EXIF orientation (as the
+ * server's exif_transpose does), so "original" here means "upright original".
+ *
+ * Without JS (or without canvas support) the form posts the photo alone: this script
+ * only adds the `mask` file and the `region` field.
+ */
+(function () {
+  "use strict";
+
+  var form = document.getElementById("search-form");
+  if (!form || !window.HTMLCanvasElement || !window.createImageBitmap) return;
+
+  var fileInput = form.querySelector("input[name=image]");
+  var maskInput = form.querySelector("input[name=mask]");
+  var regionInput = form.querySelector("input[name=region]");
+  var panel = document.getElementById("eraser");
+  var stage = document.getElementById("eraser-stage");
+  var photoCanvas = document.getElementById("eraser-photo");
+  var maskCanvas = document.getElementById("eraser-mask");
+  var uiCanvas = document.getElementById("eraser-ui");
+  var brush = document.getElementById("eraser-brush");
+  var brushValue = document.getElementById("eraser-brush-value");
+  var undoButton = document.getElementById("eraser-undo");
+  var clearButton = document.getElementById("eraser-clear");
+  var status = document.getElementById("eraser-status");
+  var modeInputs = form.querySelectorAll("input[name=eraser-mode]");
+
+  var bitmap = null; // the upright photo at full resolution
+  var scale = 1; // canvas pixels per image pixel
+  // Immutable snapshots: undo restores the previous one, clear pushes an empty one.
+  var state = { strokes: [], region: null };
+  var history = [];
+  var drawing = null; // stroke or region being dragged
+
+  panel.hidden = false;
+  document.documentElement.classList.add("has-eraser");
+
+  function mode() {
+    for (var i = 0; i < modeInputs.length; i++) {
+      if (modeInputs[i].checked) return modeInputs[i].value;
+    }
+    return "erase";
+  }
+
+  function commit(next) {
+    history.push(state);
+    state = next;
+    syncControls();
+  }
+
+  function syncControls() {
+    undoButton.disabled = history.length === 0;
+    clearButton.disabled = state.strokes.length === 0 && !state.region;
+    var erased = state.strokes.length;
+    status.textContent = bitmap
+      ? erased + (erased === 1 ? " stroke" : " strokes") +
+        (state.region ? ", region set" : ", whole photo searched")
+      : "Choose a photo to start.";
+  }
+
+  // --- layout -------------------------------------------------------------------------
+
+  function fit() {
+    if (!bitmap) return;
+    // Fit the width of the panel and most of the viewport height (phones in portrait).
+    var maxWidth = stage.parentElement.clientWidth;
+    var maxHeight = Math.max(240, window.innerHeight * 0.7);
+    scale = Math.min(maxWidth / bitmap.width, maxHeight / bitmap.height, 1);
+    var width = Math.max(1, Math.round(bitmap.width * scale));
+    var height = Math.max(1, Math.round(bitmap.height * scale));
+    [photoCanvas, maskCanvas, uiCanvas].forEach(function (canvas) {
+      canvas.width = width;
+      canvas.height = height;
+    });
+    stage.style.width = width + "px";
+    stage.style.height = height + "px";
+    photoCanvas.getContext("2d").drawImage(bitmap, 0, 0, width, height);
+    render();
+  }
+
+  // --- drawing ------------------------------------------------------------------------
+
+  function paintStroke(ctx, stroke, factor, color) {
+    ctx.strokeStyle = color;
+    ctx.fillStyle = color;
+    ctx.lineWidth = stroke.size * factor;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    var points = stroke.points;
+    if (points.length === 1) {
+      ctx.beginPath();
+      ctx.arc(points[0][0] * factor, points[0][1] * factor, (stroke.size * factor) / 2, 0, 2 * Math.PI);
+      ctx.fill();
+      return;
+    }
+    ctx.beginPath();
+    ctx.moveTo(points[0][0] * factor, points[0][1] * factor);
+    for (var i = 1; i < points.length; i++) {
+      ctx.lineTo(points[i][0] * factor, points[i][1] * factor);
+    }
+    ctx.stroke();
+  }
+
+  function render() {
+    var mctx = maskCanvas.getContext("2d");
+    mctx.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
+    // Opaque red on a layer shown at 50% opacity: overlapping strokes do not darken.
+    var strokes = state.strokes.concat(drawing && drawing.points ? [drawing] : []);
+    strokes.forEach(function (stroke) {
+      paintStroke(mctx, stroke, scale, "#ff0000");
+    });
+    var uctx = uiCanvas.getContext("2d");
+    uctx.clearRect(0, 0, uiCanvas.width, uiCanvas.height);
+    var region = drawing && drawing.rect ? drawing.rect : state.region;
+    if (region) {
+      uctx.save();
+      uctx.fillStyle = "rgba(0, 0, 0, 0.35)";
+      uctx.fillRect(0, 0, uiCanvas.width, uiCanvas.height);
+      uctx.clearRect(region.x * scale, region.y * scale, region.w * scale, region.h * scale);
+      uctx.setLineDash([6, 4]);
+      uctx.lineWidth = 2;
+      uctx.strokeStyle = "#ffd400";
+      uctx.strokeRect(region.x * scale, region.y * scale, region.w * scale, region.h * scale);
+      uctx.restore();
+    }
+  }
+
+  function imagePoint(event) {
+    var box = uiCanvas.getBoundingClientRect();
+    var x = ((event.clientX - box.left) / box.width) * bitmap.width;
+    var y = ((event.clientY - box.top) / box.height) * bitmap.height;
+    return [clamp(x, 0, bitmap.width), clamp(y, 0, bitmap.height)];
+  }
+
+  function clamp(value, low, high) {
+    return Math.min(high, Math.max(low, value));
+  }
+
+  function rectFrom(a, b) {
+    var x = Math.round(Math.min(a[0], b[0]));
+    var y = Math.round(Math.min(a[1], b[1]));
+    return {
+      x: x,
+      y: y,
+      w: Math.round(Math.max(a[0], b[0])) - x,
+      h: Math.round(Math.max(a[1], b[1])) - y,
+    };
+  }
+
+  uiCanvas.addEventListener("pointerdown", function (event) {
+    if (!bitmap || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    uiCanvas.setPointerCapture(event.pointerId);
+    var point = imagePoint(event);
+    if (mode() === "region") {
+      drawing = { start: point, rect: rectFrom(point, point) };
+    } else {
+      // Brush size is chosen in screen pixels; stored in image pixels.
+      drawing = { size: Number(brush.value) / scale, points: [point] };
+    }
+    render();
+  });
+
+  uiCanvas.addEventListener("pointermove", function (event) {
+    if (!drawing) return;
+    event.preventDefault();
+    if (drawing.rect) {
+      drawing.rect = rectFrom(drawing.start, imagePoint(event));
+    } else {
+      // Coalesced events keep fast pen and finger strokes smooth.
+      var events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      if (!events.length) events = [event];
+      events.forEach(function (e) {
+        drawing.points.push(imagePoint(e));
+      });
+    }
+    render();
+  });
+
+  function finish(event) {
+    if (!drawing) return;
+    var done = drawing;
+    drawing = null;
+    if (event.type === "pointercancel") return render();
+    if (done.rect) {
+      // A click without a drag removes the region instead of making an empty one.
+      var tooSmall = done.rect.w < 8 / scale || done.rect.h < 8 / scale;
+      commit({ strokes: state.strokes, region: tooSmall ? null : done.rect });
+    } else {
+      commit({ strokes: state.strokes.concat([done]), region: state.region });
+    }
+    render();
+  }
+  uiCanvas.addEventListener("pointerup", finish);
+  uiCanvas.addEventListener("pointercancel", finish);
+
+  // --- controls -----------------------------------------------------------------------
+
+  brush.addEventListener("input", function () {
+    brushValue.textContent = brush.value + " px";
+  });
+
+  undoButton.addEventListener("click", function () {
+    if (!history.length) return;
+    state = history.pop();
+    syncControls();
+    render();
+  });
+
+  clearButton.addEventListener("click", function () {
+    commit({ strokes: [], region: null });
+    render();
+  });
+
+  fileInput.addEventListener("change", function () {
+    var file = fileInput.files && fileInput.files[0];
+    state = { strokes: [], region: null };
+    history = [];
+    bitmap = null;
+    stage.hidden = true;
+    syncControls();
+    if (!file) return;
+    status.textContent = "Loading photo…";
+    // Some browsers reject the options argument: "from-image" is their default anyway.
+    createImageBitmap(file, { imageOrientation: "from-image" })
+      .catch(function () {
+        return createImageBitmap(file);
+      })
+      .then(function (loaded) {
+        bitmap = loaded;
+        stage.hidden = false;
+        fit();
+        syncControls();
+      })
+      .catch(function () {
+        // HEIC and other formats the browser cannot decode: the server still can.
+        status.textContent =
+          "This browser cannot show this photo, so it cannot be erased here. " +
+          "It can still be searched without a mask.";
+      });
+  });
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(fit, 100);
+  });
+
+  // --- submit -------------------------------------------------------------------------
+
+  function buildMask() {
+    // White = erased, black = kept, at the upright photo's full resolution.
+    var canvas = document.createElement("canvas");
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    var ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#000000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    state.strokes.forEach(function (stroke) {
+      paintStroke(ctx, stroke, 1, "#ffffff");
+    });
+    return new Promise(function (resolve, reject) {
+      canvas.toBlob(function (blob) {
+        return blob ? resolve(blob) : reject(new Error("mask encoding failed"));
+      }, "image/png");
+    });
+  }
+
+  function setRegionField() {
+    var r = state.region;
+    regionInput.value = bitmap && r ? [r.x, r.y, r.w, r.h].join(",") : "";
+  }
+
+  function submitWithFetch(data) {
+    // Browsers that cannot assign files to an <input>: post the same multipart form
+    // and show whatever page the server answers (results or the form with errors).
+    return fetch(form.action || window.location.href, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+    }).then(function (response) {
+      if (response.redirected) {
+        window.location.assign(response.url);
+        return;
+      }
+      return response.text().then(function (html) {
+        document.open();
+        document.write(html);
+        document.close();
+      });
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    if (form.dataset.submitting === "1") return event.preventDefault();
+    setRegionField();
+    if (!bitmap || state.strokes.length === 0) {
+      form.dataset.submitting = "1";
+      return; // plain submit: nothing painted (a mask file chosen by hand still goes)
+    }
+    event.preventDefault();
+    form.dataset.submitting = "1";
+    var submitButton = form.querySelector("button[type=submit]");
+    if (submitButton) submitButton.disabled = true;
+    status.textContent = "Preparing mask…";
+    buildMask()
+      .then(function (blob) {
+        var maskFile = new File([blob], "mask.png", { type: "image/png" });
+        try {
+          var transfer = new DataTransfer();
+          transfer.items.add(maskFile);
+          maskInput.files = transfer.files;
+        } catch (err) {
+          var data = new FormData(form);
+          data.set("mask", maskFile);
+          return submitWithFetch(data);
+        }
+        status.textContent = "Searching…";
+        HTMLFormElement.prototype.submit.call(form);
+      })
+      .catch(function (err) {
+        form.dataset.submitting = "";
+        if (submitButton) submitButton.disabled = false;
+        status.textContent = "Could not prepare the mask: " + err.message;
+      });
+  });
+
+  // Coming back with the Back button restores this page from cache: allow a new submit.
+  window.addEventListener("pageshow", function () {
+    form.dataset.submitting = "";
+    var submitButton = form.querySelector("button[type=submit]");
+    if (submitButton) submitButton.disabled = false;
+  });
+
+  syncControls();
+})();

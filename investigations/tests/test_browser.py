@@ -1,0 +1,200 @@
+"""End to end in headless Chromium: log in, erase, search, read the ranked hotels.
+
+Uses Debian's /usr/bin/chromium (never a downloaded browser). Skipped when it is
+absent, except under CI=true where a missing browser is a failure.
+Set TC_SCREENSHOT_DIR to keep screenshots of the pages (desktop and phone).
+"""
+
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings as django_settings
+from django.urls import re_path
+from django.views.static import serve
+from PIL import Image
+
+from investigations.models import Search
+from investigations.tests.conftest import PASSWORD
+from investigations.tests.test_pages import room_style, seed_hotels
+from rooms import demo_images
+from traffickcam.urls import urlpatterns as project_urlpatterns
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def _serve_media(request, name):
+    # MEDIA_ROOT is a per-test folder, so it is read at request time.
+    return serve(request, name, document_root=django_settings.MEDIA_ROOT)
+
+
+# The project's URLs plus traveller photos, which only DEBUG serves: the results page's
+# thumbnails must load for the test to see them.
+urlpatterns = [*project_urlpatterns, re_path(r"^media/(?P<name>.+)$", _serve_media)]
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes around it are still plain synchronous calls (Playwright's documented advice).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def sideways_phone_photo(tmp_path) -> tuple[Path, tuple[int, int]]:
+    """A photo stored rotated with EXIF orientation 6, as phones save portrait shots.
+
+    Upright it is 640x480; the stored pixels are 480x640. The mask must come back at
+    the upright size, or the server rejects it.
+    """
+    upright = demo_images.photo(room_style(1), 2, size=(640, 480))  # a view not uploaded
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # orientation 6 undoes this
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Pixelphone"
+    exif[0x0110] = "Pixel 9"
+    file = tmp_path / "query.jpg"
+    stored.save(file, "JPEG", quality=90, exif=exif)
+    return file, upright.size
+
+
+@pytest.fixture
+def posted_masks(monkeypatch):
+    """The mask files the server received (Chromium does not expose upload bodies).
+
+    A spy, not a stand-in: the real `read_mask` still runs.
+    """
+    import investigations.query
+
+    received = []
+    real_read_mask = investigations.query.read_mask
+
+    def spy(upload, size):
+        upload.seek(0)
+        received.append(Image.open(io.BytesIO(upload.read())))
+        upload.seek(0)
+        return real_read_mask(upload, size)
+
+    monkeypatch.setattr(investigations.query, "read_mask", spy)
+    return received
+
+
+def drag(page, selector, start, end, steps=12):
+    """Mouse drag between two points given as fractions of the element's box."""
+    box = page.locator(selector).bounding_box()
+    x0, y0 = box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1]
+    x1, y1 = box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=steps)
+    page.mouse.up()
+
+
+def screenshot(page, name):
+    folder = os.environ.get("TC_SCREENSHOT_DIR")
+    if folder:
+        page.wait_for_timeout(600)  # let the map finish re-framing after a resize
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_investigator_erases_searches_and_sees_the_right_hotel_first(
+    chromium, live_server, alice, settings, tmp_path, posted_masks
+):
+    settings.ROOT_URLCONF = __name__
+    hotels = seed_hotels()  # uploads commit at once here: embedded before the search
+    photo, upright_size = sideways_phone_photo(tmp_path)
+
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/investigate/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/accounts/login/'] button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/investigate/")
+
+    page.set_input_files("input[name=image]", str(photo))
+    page.wait_for_selector("#eraser-stage:not([hidden])")
+    status = page.locator("#eraser-status")
+    # Canvas shown upright: landscape, as the server will see it.
+    box = page.locator("#eraser-ui").bounding_box()
+    assert box["width"] > box["height"]
+
+    drag(page, "#eraser-ui", (0.3, 0.3), (0.5, 0.6))  # "the victim"
+    drag(page, "#eraser-ui", (0.8, 0.1), (0.9, 0.2))
+    assert status.inner_text().startswith("2 strokes")
+    page.click("#eraser-undo")
+    assert status.inner_text().startswith("1 stroke")
+    page.check("input[name=eraser-mode][value=region]")
+    drag(page, "#eraser-ui", (0.02, 0.02), (0.98, 0.98))
+    assert "region set" in status.inner_text()
+    screenshot(page, "search-desktop")
+
+    page.click("#search-submit")
+    page.wait_for_url(re.compile(r".*/investigate/searches/[0-9a-f-]{36}/$"))
+
+    [mask] = posted_masks
+    assert mask.size == upright_size
+    erased = np.asarray(mask.convert("L")) > 127
+    height, width = erased.shape
+    assert erased[int(height * 0.45), int(width * 0.4)]  # on the kept stroke
+    assert not erased[int(height * 0.15), int(width * 0.85)]  # the undone stroke
+    assert 0.005 < erased.mean() < 0.2
+
+    search = Search.objects.get()
+    assert search.mask_sha256 and search.region is not None
+    assert search.query_exif["camera_model"] == "Pixel 9"
+    results = page.locator(".hotel-result")
+    assert results.count() == 3
+    assert results.first.get_attribute("data-hotel-id") == str(hotels[1].pk)
+    assert "Seed Hotel 1" in results.first.inner_text()
+    # Thumbnails, the query preview and the offline map all drew.
+    page.wait_for_function(
+        "() => [...document.images].every(img => img.complete && img.naturalWidth > 0)"
+    )
+    assert page.locator("#results-map .leaflet-interactive").count() == 3
+    assert "Pixel 9" in page.locator("#query-exif").inner_text()
+    screenshot(page, "results-desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "results-phone")
+    page.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_server_reason_is_shown_when_the_photo_is_not_an_image(
+    chromium, live_server, alice, tmp_path
+):
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"definitely not a photo")
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/?next=/investigate/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/accounts/login/'] button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/investigate/")
+    page.set_input_files("input[name=image]", str(bad))
+    # The browser cannot draw it either: the page says so and still lets it be sent.
+    page.wait_for_function(
+        "() => document.querySelector('#eraser-status').textContent.includes('cannot show')"
+    )
+    page.click("#search-submit")
+    page.wait_for_selector("#form-errors")
+    assert "The search was not run" in page.locator("#form-errors").inner_text()
+    assert Search.objects.count() == 0
+    context.close()

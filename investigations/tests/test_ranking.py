@@ -1,0 +1,205 @@
+"""Hotel and chain ranking (`matcher.search`), with vectors written directly (no model)."""
+
+import numpy as np
+import pytest
+
+from matcher.models import Embedding
+from matcher.search import (
+    HotelFilters,
+    HotelHit,
+    aggregate_hotels,
+    combine,
+    haversine_km,
+    rank_chains,
+    search_hotels,
+)
+from matcher.tests.embedding_factories import set_active
+from rooms.models import Chain, Hotel, RoomImage, Submission
+
+VERSION = "test-v1"
+DIM = 8
+
+
+# --- pure aggregation ---
+
+
+def test_sum_of_best_m_rewards_agreeing_photos():
+    neighbours = [(1, 0.9), (2, 0.6), (3, 0.6), (4, 0.6), (5, 0.1)]
+    image_hotel = {1: 10, 2: 20, 3: 20, 4: 20, 5: 10}
+    hits = aggregate_hotels(neighbours, image_hotel, "sum", m=3)
+    assert [(h.hotel_id, round(h.score, 6)) for h in hits] == [(20, 1.8), (10, 1.0)]
+    assert hits[1].matches == [(1, 0.9), (5, 0.1)]  # best first
+
+
+def test_max_keeps_the_single_best_photo():
+    neighbours = [(1, 0.9), (2, 0.6), (3, 0.6), (4, 0.6)]
+    hits = aggregate_hotels(neighbours, {1: 10, 2: 20, 3: 20, 4: 20}, "max")
+    assert [(h.hotel_id, h.score) for h in hits] == [(10, 0.9), (20, 0.6)]
+
+
+def test_sum_is_capped_at_m_photos():
+    assert combine([0.5] * 10, "sum", m=3) == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        combine([0.5], "mean")
+
+
+def test_unknown_images_are_skipped_and_ties_break_on_id():
+    hits = aggregate_hotels([(1, 0.5), (2, 0.5), (99, 1.0)], {1: 7, 2: 3}, "sum")
+    assert [h.hotel_id for h in hits] == [3, 7]
+
+
+def test_chains_rank_from_their_hotels():
+    hits = [HotelHit(1, 0.9), HotelHit(2, 0.8), HotelHit(3, 0.7), HotelHit(4, 0.1)]
+    hotel_chain = {1: 100, 2: 200, 3: 200, 4: None}
+    assert rank_chains(hits, hotel_chain, "sum", m=3) == [(200, pytest.approx(1.5)), (100, 0.9)]
+    assert rank_chains(hits, hotel_chain, "max")[0] == (100, 0.9)
+
+
+def test_haversine():
+    assert haversine_km(0, 0, 0, 1) == pytest.approx(111.19, abs=0.01)
+    assert haversine_km(45.52, -122.68, 45.52, -122.68) == 0
+
+
+# --- with the index ---
+
+
+def unit(vector):
+    vector = np.asarray(vector, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+QUERY = unit(np.eye(DIM)[0])
+
+
+def near_query(similarity, seed):
+    """A unit vector with the given cosine to QUERY."""
+    other = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    other[0] = 0
+    other = unit(other)
+    return unit(similarity * QUERY + np.sqrt(1 - similarity**2) * other)
+
+
+def add_hotel(name, country="US", city="Portland", chain=None, lat=45.5, lon=-122.7):
+    return Hotel.objects.create(
+        name=name,
+        chain=chain,
+        city=city,
+        country_code=country,
+        latitude=lat,
+        longitude=lon,
+        external_ref=name,
+    )
+
+
+def add_photos(hotel, similarities, **fields):
+    """Embedded photos of `hotel` whose vectors have these cosines to QUERY."""
+    submission = Submission.objects.create(hotel=hotel, room_number="1")
+    start = RoomImage.objects.count()
+    images = RoomImage.objects.bulk_create(
+        RoomImage(
+            submission=submission,
+            file=f"rooms/t/{start + i}.jpg",  # never opened: given dimensions
+            width=64,
+            height=48,
+            sha256=f"{hotel.pk:08d}{start + i:056d}",
+            phash="0" * 16,
+            **{"status": RoomImage.Status.EMBEDDED, **fields},
+        )
+        for i in range(len(similarities))
+    )
+    Embedding.objects.bulk_create(
+        Embedding(
+            image=image,
+            model_version=VERSION,
+            dim=DIM,
+            vector=near_query(s, image.pk).astype("<f4").tobytes(),
+        )
+        for image, s in zip(images, similarities, strict=True)
+    )
+    return images
+
+
+@pytest.fixture
+def active(db):
+    set_active(VERSION)
+
+
+def names(outcome):
+    return [h["hotel"]["name"] for h in outcome.hotels]
+
+
+def test_results_shape_and_order(active, chain):
+    best = add_hotel("Best", chain=chain)
+    add_photos(best, [0.95, 0.9, 0.3, 0.2, 0.1])
+    add_photos(add_hotel("Second"), [0.8])
+    outcome = search_hotels(QUERY, k=5)
+    assert names(outcome) == ["Best", "Second"]
+    first = outcome.hotels[0]
+    assert first["rank"] == 1 and first["score"] == pytest.approx(0.95 + 0.9 + 0.3, abs=1e-4)
+    assert first["hotel"] == {
+        "id": best.pk,
+        "name": "Best",
+        "chain": chain.name,
+        "city": "Portland",
+        "country_code": "US",
+        "latitude": 45.5,
+        "longitude": -122.7,
+    }
+    assert len(first["matches"]) == 4  # at most 4, best first
+    scores = [m["score"] for m in first["matches"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(0.95, abs=1e-4)
+    assert first["matches"][0]["url"].startswith("/media/rooms/")
+    assert outcome.chains == [
+        {"rank": 1, "score": first["score"], "chain": {"id": chain.pk, "name": chain.name}}
+    ]
+
+
+def test_hidden_and_flagged_photos_never_match(active):
+    add_photos(add_hotel("Hidden"), [0.99], status=RoomImage.Status.HIDDEN)
+    add_photos(add_hotel("Flagged"), [0.99], flagged_reason="face detected")
+    add_photos(add_hotel("Visible"), [0.2])
+    assert names(search_hotels(QUERY, k=5)) == ["Visible"]
+
+
+def test_filters_return_k_hotels_despite_many_closer_distractors(active):
+    # 150 photos closer to the query than anything in France, more than k_images (100).
+    add_photos(add_hotel("Distractor", country="US"), [0.99] * 150)
+    for i in range(3):
+        add_photos(add_hotel(f"Paris {i}", country="FR", city="Paris"), [0.5 - i * 0.1])
+    outcome = search_hotels(QUERY, k=3, filters=HotelFilters(country="fr"))
+    assert names(outcome) == ["Paris 0", "Paris 1", "Paris 2"]
+    assert search_hotels(QUERY, k=2, filters=HotelFilters(city="PARIS")).hotels[1]["rank"] == 2
+
+
+def test_unfiltered_search_widens_until_k_hotels(active):
+    # One hotel owns the 150 nearest photos; the next hotels are further down the list.
+    add_photos(add_hotel("Crowded"), [0.99] * 150)
+    add_photos(add_hotel("Far A"), [0.3])
+    add_photos(add_hotel("Far B"), [0.2])
+    assert names(search_hotels(QUERY, k=3)) == ["Crowded", "Far A", "Far B"]
+
+
+def test_chain_and_radius_filters(active, chain):
+    other_chain = Chain.objects.create(name="Other")
+    add_photos(add_hotel("Chain near", chain=chain, lat=45.52, lon=-122.68), [0.4])
+    add_photos(add_hotel("Chain far", chain=chain, lat=47.6, lon=-122.3), [0.9])
+    add_photos(add_hotel("Other near", chain=other_chain, lat=45.53, lon=-122.67), [0.8])
+    by_chain = search_hotels(QUERY, k=5, filters=HotelFilters(chain=chain))
+    assert names(by_chain) == ["Chain far", "Chain near"]
+    nearby = HotelFilters(near=(45.52, -122.68), radius_km=10)
+    assert names(search_hotels(QUERY, k=5, filters=nearby)) == ["Other near", "Chain near"]
+    both = HotelFilters(chain=chain, near=(45.52, -122.68), radius_km=10)
+    assert names(search_hotels(QUERY, k=5, filters=both)) == ["Chain near"]
+
+
+def test_filter_with_no_hotel_returns_nothing(active):
+    add_photos(add_hotel("Somewhere"), [0.9])
+    assert search_hotels(QUERY, k=5, filters=HotelFilters(country="JP")).hotels == []
+
+
+def test_radius_across_the_antimeridian(active):
+    add_photos(add_hotel("Fiji east", lat=-17.0, lon=179.9), [0.5])
+    add_photos(add_hotel("Fiji west", lat=-17.0, lon=-179.9), [0.4])
+    add_photos(add_hotel("Far", lat=0, lon=0), [0.9])
+    nearby = HotelFilters(near=(-17.0, 179.95), radius_km=50)
+    assert names(search_hotels(QUERY, k=5, filters=nearby)) == ["Fiji east", "Fiji west"]

@@ -1,0 +1,1 @@
+"""Offline retrieval evaluation: datasets, occlusion, metrics, harness."""

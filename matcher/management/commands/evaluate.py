@@ -1,0 +1,79 @@
+"""manage.py evaluate --dataset DIR: retrieval quality of the descriptor, in memory.
+
+Reads DIR/manifest.csv (see matcher.evaluation.dataset), never the database.
+"""
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+LEVEL_CHOICES = ("none", "low", "medium", "high")
+
+
+class Command(BaseCommand):
+    help = "Evaluate retrieval quality (mAP, top-K) on a labelled image folder."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", required=True, help="folder with manifest.csv")
+        parser.add_argument(
+            "--occlusion", default="none", help=f"comma list of {', '.join(LEVEL_CHOICES)}"
+        )
+        parser.add_argument(
+            "--json", dest="as_json", action="store_true", help="print the result as JSON"
+        )
+        parser.add_argument("--limit", type=int, default=None, help="first N manifest rows")
+
+    def handle(self, *args, dataset, occlusion, as_json, limit, **options):
+        # Heavy imports here, so `manage.py help` and the web process stay light.
+        from tqdm import tqdm
+
+        from matcher.descriptors import DescriptorExtractor
+        from matcher.evaluation.dataset import DatasetError, read_manifest
+        from matcher.evaluation.harness import evaluate
+
+        levels = [level.strip() for level in occlusion.split(",") if level.strip()]
+        bad = [level for level in levels if level not in LEVEL_CHOICES]
+        if bad or not levels:
+            raise CommandError(f"--occlusion takes a comma list of {', '.join(LEVEL_CHOICES)}")
+        if limit is not None and limit < 2:
+            raise CommandError("--limit must be at least 2")
+        try:
+            items = read_manifest(dataset)[:limit]
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from exc
+        if not any(item.is_query for item in items):
+            raise CommandError("no query images in the selected rows")
+
+        extractor = DescriptorExtractor()
+        with tqdm(desc="embedding", unit="img", file=sys.stderr) as bar:
+
+            def progress(done, total):
+                bar.total = total
+                bar.update(done - bar.n)
+
+            result = evaluate(extractor, items, levels, progress)
+        result["dataset"] = str(dataset)
+        if as_json:
+            self.stdout.write(json.dumps(result, indent=2))
+        else:
+            self.stdout.write(format_table(result))
+
+
+def format_table(result):
+    """Readable summary: one row per level and variant."""
+    version = result["model_version"]["key"]
+    lines = [
+        f"{result['dataset']}: {result['images']} images, {result['queries']} queries; {version}",
+        f"gallery embedding {result['gallery_ms_per_image']} ms/image",
+        "",
+        f"{'level':8} {'variant':7} {'mAP':>6} {'top1':>6} {'top10':>6} {'top100':>6}",
+    ]
+    for level, scores in result["levels"].items():
+        variants = {"-": scores} if level == "none" else {k: scores[k] for k in ("grey", "masked")}
+        for variant, m in variants.items():
+            lines.append(
+                f"{level:8} {variant:7} {m['map']:6.3f} {m['top1']:6.3f} "
+                f"{m['top10']:6.3f} {m['top100']:6.3f}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,222 @@
+"""Rank hotels (and chains) for a query vector.
+
+Pure functions do the ranking; `search_hotels` is the one place that asks the
+index for neighbours. Filters are applied inside the nearest-neighbour search
+(as the allowed image ids), never after it, so a filtered search still returns
+k hotels when k matching hotels have photos.
+
+Aggregation (a parameter, so the evaluation can compare them on Holidays with
+groups standing for hotels):
+
+- ``"sum"`` (default, m=3): score(hotel) = sum of its best m image similarities.
+  Several photos of the same room agreeing is strong evidence; capping at m
+  keeps hotels with hundreds of photos from winning on volume alone. Scores are
+  therefore in [-m, m], not [-1, 1].
+- ``"max"``: score(hotel) = its best image similarity (m ignored).
+
+Chains are ranked the same way from their hotels' scores (sum of the best
+`chain_m` hotel scores, or max). A hotel without a chain is not in the chain list.
+"""
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matcher.embedding import get_extractor
+from matcher.index import get_index, searchable_images
+from matcher.models import IndexState
+from rooms.models import Chain, Hotel, RoomImage
+
+AGGREGATIONS = ("sum", "max")
+MAX_MATCHES = 4
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass
+class HotelFilters:
+    country: str = ""  # ISO 3166 alpha-2
+    city: str = ""  # case-insensitive exact
+    chain: Chain | None = None
+    near: tuple[float, float] | None = None  # (lat, lon)
+    radius_km: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.country or self.city or self.chain or self.near)
+
+
+@dataclass
+class HotelHit:
+    hotel_id: int
+    score: float
+    matches: list = field(default_factory=list)  # [(image_id, similarity)], best first
+
+
+def combine(similarities, aggregation="sum", m=3) -> float:
+    """One score from several similarities (see the module docstring)."""
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, not {aggregation!r}")
+    best = sorted(similarities, reverse=True)
+    return float(best[0] if aggregation == "max" else sum(best[:m]))
+
+
+def aggregate_hotels(neighbours, image_hotel, aggregation="sum", m=3) -> list[HotelHit]:
+    """Group (image_id, similarity) pairs by hotel, best hotel first.
+
+    Images missing from `image_hotel` (hidden or deleted since the index was
+    built) are skipped. Ties break on hotel id so the order is reproducible.
+    """
+    per_hotel = defaultdict(list)
+    for image_id, similarity in neighbours:
+        if image_id in image_hotel:
+            per_hotel[image_hotel[image_id]].append((image_id, float(similarity)))
+    hits = []
+    for hotel_id, matches in per_hotel.items():
+        matches.sort(key=lambda match: (-match[1], match[0]))
+        score = combine([s for _, s in matches], aggregation, m)
+        hits.append(HotelHit(hotel_id, score, matches))
+    hits.sort(key=lambda hit: (-hit.score, hit.hotel_id))
+    return hits
+
+
+def rank_chains(hotel_hits, hotel_chain, aggregation="sum", m=3) -> list[tuple[int, float]]:
+    """(chain_id, score) best first, from the hotel scores of each chain."""
+    per_chain = defaultdict(list)
+    for hit in hotel_hits:
+        chain_id = hotel_chain.get(hit.hotel_id)
+        if chain_id is not None:
+            per_chain[chain_id].append(hit.score)
+    ranked = [(chain_id, combine(scores, aggregation, m)) for chain_id, scores in per_chain.items()]
+    return sorted(ranked, key=lambda item: (-item[1], item[0]))
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (lat1, lon1, lat2, lon2))
+    a = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
+
+
+def hotels_matching(filters: HotelFilters):
+    """Hotels passing the filters; the radius is a bounding box in SQL, then exact."""
+    hotels = Hotel.objects.all()
+    if filters.country:
+        hotels = hotels.filter(country_code=filters.country.upper())
+    if filters.city:
+        hotels = hotels.filter(city__iexact=filters.city)
+    if filters.chain:
+        hotels = hotels.filter(chain=filters.chain)
+    if not filters.near:
+        return hotels
+    lat, lon = filters.near
+    radius = filters.radius_km
+    dlat = math.degrees(radius / EARTH_RADIUS_KM)
+    box = hotels.filter(latitude__range=(lat - dlat, lat + dlat))
+    cos_lat = math.cos(math.radians(min(90.0, abs(lat) + dlat)))
+    dlon = math.degrees(radius / (EARTH_RADIUS_KM * cos_lat)) if cos_lat > 1e-6 else 360
+    if -180 <= lon - dlon and lon + dlon <= 180:  # else the box wraps or covers a pole
+        box = box.filter(longitude__range=(lon - dlon, lon + dlon))
+    ids = [
+        pk
+        for pk, hlat, hlon in box.values_list("pk", "latitude", "longitude")
+        if haversine_km(lat, lon, hlat, hlon) <= radius
+    ]
+    return Hotel.objects.filter(pk__in=ids)
+
+
+def allowed_image_ids(filters: HotelFilters | None) -> np.ndarray | None:
+    """Ids of searchable images in hotels passing the filters; None = no filter."""
+    if filters is None or not filters.active:
+        return None
+    ids = searchable_images().filter(submission__hotel__in=hotels_matching(filters))
+    return np.fromiter(ids.values_list("pk", flat=True), dtype=np.int64)
+
+
+@dataclass
+class SearchOutcome:
+    hotels: list  # dicts, see hotel_result()
+    chains: list  # dicts {rank, score, chain: {id, name}}
+
+
+def image_hotels(image_ids) -> dict[int, RoomImage]:
+    """Still-searchable images among `image_ids`, with their hotel and chain."""
+    images = searchable_images().filter(pk__in=list(image_ids))
+    return {image.pk: image for image in images.select_related("submission__hotel__chain")}
+
+
+def hotel_result(rank, hit, images) -> dict:
+    hotel = images[hit.matches[0][0]].submission.hotel
+    return {
+        "rank": rank,
+        "score": round(hit.score, 6),
+        "hotel": {
+            "id": hotel.pk,
+            "name": hotel.name,
+            "chain": hotel.chain.name if hotel.chain else None,
+            "city": hotel.city,
+            "country_code": hotel.country_code,
+            "latitude": hotel.latitude,
+            "longitude": hotel.longitude,
+        },
+        "matches": [
+            {"image_id": image_id, "score": round(score, 6), "url": images[image_id].file.url}
+            for image_id, score in hit.matches[:MAX_MATCHES]
+        ],
+    }
+
+
+def _neighbours_for_hotels(index, query_vec, k, image_ids, aggregation, m):
+    """Ask for max(100, 20k) images; widen while fewer than k hotels come back."""
+    k_images = max(100, 20 * k)
+    while True:
+        neighbours = index.search(query_vec, k_images, image_ids=image_ids)
+        images = image_hotels(image_id for image_id, _ in neighbours)
+        image_hotel = {pk: image.submission.hotel_id for pk, image in images.items()}
+        hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
+        if len(hits) >= k or len(neighbours) < k_images:  # enough, or nothing more to get
+            return hits, images
+        k_images *= 4
+
+
+def search_hotels(
+    query_vec, *, k=10, filters: HotelFilters | None = None, aggregation="sum", m=3, chain_m=3
+) -> SearchOutcome:
+    """The k most likely hotels for `query_vec` (L2-normalised), best first, and chains."""
+    image_ids = allowed_image_ids(filters)
+    if image_ids is not None and len(image_ids) == 0:
+        return SearchOutcome(hotels=[], chains=[])
+    hits, images = _neighbours_for_hotels(get_index(), query_vec, k, image_ids, aggregation, m)
+    hotels = {image.submission.hotel_id: image.submission.hotel for image in images.values()}
+    hotel_chain = {pk: hotel.chain_id for pk, hotel in hotels.items()}
+    chain_names = {hotel.chain_id: hotel.chain.name for hotel in hotels.values() if hotel.chain}
+    chains = rank_chains(hits, hotel_chain, aggregation, chain_m)
+    return SearchOutcome(
+        hotels=[hotel_result(rank, hit, images) for rank, hit in enumerate(hits[:k], 1)],
+        chains=[
+            {"rank": rank, "score": round(score, 6), "chain": {"id": pk, "name": chain_names[pk]}}
+            for rank, (pk, score) in enumerate(chains, 1)
+        ],
+    )
+
+
+class IndexVersionMismatch(RuntimeError):
+    """This process's model is not the one the index serves: the vectors would not compare."""
+
+
+def describe_query(image, mask=None) -> tuple[np.ndarray, str]:
+    """The query's vector and model version; erased cells (mask True) are not pooled.
+
+    Raises `matcher.descriptors.EmptyQueryError` when the mask leaves nothing.
+    """
+    extractor = get_extractor()  # loads torch and the backbone on first use only
+    active = IndexState.get().active_version
+    if active and active != extractor.version_key:
+        raise IndexVersionMismatch(
+            f"the index serves {active!r} but this process describes with {extractor.version_key!r}"
+        )
+    vector = extractor.describe_images([image], masks=[mask], batch_size=1)[0]
+    return vector, extractor.version_key

@@ -1,0 +1,67 @@
+"""Celery tasks of the matcher: embed one photo, and sweep photos whose task got lost.
+
+Tasks take ids only. The web process imports this module (to enqueue), so nothing
+here imports torch at module level: the extractor is built inside the worker.
+"""
+
+import logging
+import random
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.db import OperationalError, transaction
+
+from matcher import embedding
+
+logger = logging.getLogger(__name__)
+
+# Worth retrying: storage hiccups (S3, NFS) and a DB that is restarting or locked.
+TRANSIENT_ERRORS = (OSError, OperationalError)
+MAX_RETRIES = 5
+
+
+def retry_countdown(retries: int) -> float:
+    """Exponential backoff (2, 4, 8... s, capped at 5 min) with full jitter."""
+    return random.uniform(0, min(300, 2 ** (retries + 1)))
+
+
+@worker_process_init.connect
+def load_model_in_worker(**kwargs):
+    """Load the CNN once per worker process, before the first task waits on it."""
+    try:
+        embedding.get_extractor()
+    except Exception:  # the task retries the load and reports the error there
+        logger.exception("could not load the descriptor extractor at worker start")
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
+def embed_image(self, image_id: int) -> str:
+    """Embed one room photo; safe to run twice, on deleted or hidden photos too.
+
+    Returns the outcome: "embedded", "skipped" or "failed".
+    """
+    try:
+        outcomes = embedding.embed_pending([image_id])
+    except TRANSIENT_ERRORS as exc:
+        if self.request.retries >= self.max_retries:
+            embedding.mark_failed(image_id, f"gave up after {self.max_retries} retries: {exc}")
+            return "failed"
+        logger.info("image %s: transient error, retrying: %s", image_id, exc)
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    except SoftTimeLimitExceeded:
+        embedding.mark_failed(image_id, "embedding took longer than the task time limit")
+        return "failed"
+    return next(iter(outcomes))
+
+
+@shared_task
+def requeue_stuck_images() -> int:
+    """Periodic: re-enqueue images whose task was lost (worker killed, broker flushed)."""
+    ids = embedding.reset_stuck(settings.EMBED_STUCK_AFTER_SECONDS)
+    for image_id in ids:
+        transaction.on_commit(lambda image_id=image_id: embed_image.delay(image_id))
+    if ids:
+        logger.info("re-enqueued %d stuck images", len(ids))
+    return len(ids)

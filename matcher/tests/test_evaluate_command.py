@@ -1,0 +1,99 @@
+"""`manage.py evaluate` on a small generated dataset (coloured patterns per group)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image, ImageDraw
+
+PATTERNS = ["stripes", "rings", "checks", "diagonals"]
+
+
+def _pattern(group, view):
+    """Each group is a distinct drawing; its views are shifted, brighter copies."""
+    image = Image.new("RGB", (360, 240), (30 + 50 * group, 90, 160 - 30 * group))
+    draw = ImageDraw.Draw(image)
+    kind = PATTERNS[group]
+    for i in range(12):
+        if kind == "stripes":
+            draw.rectangle([30 * i, 0, 30 * i + 12, 240], fill=(250, 250, 250))
+        elif kind == "rings":
+            draw.ellipse(
+                [180 - 15 * i, 120 - 15 * i, 180 + 15 * i, 120 + 15 * i], outline=(0, 0, 0), width=5
+            )
+        elif kind == "checks":
+            for j in range(8):
+                if (i + j) % 2:
+                    draw.rectangle([30 * i, 30 * j, 30 * i + 30, 30 * j + 30], fill=(255, 220, 0))
+        else:
+            draw.line([30 * i - 120, 0, 30 * i, 240], fill=(0, 0, 0), width=8)
+    shifted = image.crop((10 * view, 0, 10 * view + 320, 240))
+    return Image.fromarray(
+        (np.asarray(shifted, dtype=np.int16) + 10 * view).clip(0, 255).astype(np.uint8)
+    )
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rows = []
+    for group in range(4):
+        for view in range(3):
+            name = f"images/{group}_{view}.jpg"
+            (tmp_path / "images").mkdir(exist_ok=True)
+            _pattern(group, view).save(tmp_path / name, quality=90)
+            rows.append({"path": name, "group_id": group, "chain_id": group % 2})
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["path", "group_id", "chain_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return tmp_path
+
+
+def _run(*args):
+    out = []
+
+    class Sink:
+        def write(self, text):
+            out.append(text)
+
+        def flush(self):
+            pass
+
+    call_command("evaluate", *args, stdout=Sink())
+    return "".join(out)
+
+
+def test_json_has_expected_keys_and_sane_values(dataset):
+    result = json.loads(_run("--dataset", str(dataset), "--occlusion", "none,medium", "--json"))
+    assert result["images"] == 12 and result["queries"] == 12  # no query column: all queries
+    clean = result["levels"]["none"]
+    assert clean["map"] > 0.8 and clean["top1"] > 0.8
+    assert set(clean) >= {"map", "top1", "top10", "top100", "chain_top1", "chain_top3"}
+    medium = result["levels"]["medium"]
+    assert 0.25 < medium["coverage"] < 0.4
+    for variant in ("grey", "masked"):
+        assert 0 <= medium[variant]["map"] <= 1
+    assert result["model_version"]["key"].startswith("efficientnet-lite0:")
+
+
+def test_table_by_default(dataset):
+    table = _run("--dataset", str(dataset), "--limit", "6")
+    assert "mAP" in table and "none" in table
+
+
+def test_bad_dataset_dir_is_a_command_error(tmp_path):
+    with pytest.raises(CommandError, match="manifest.csv"):
+        _run("--dataset", str(tmp_path))
+
+
+def test_manifest_without_group_column_is_a_command_error(tmp_path):
+    (tmp_path / "manifest.csv").write_text("path\nimages/a.jpg\n")
+    with pytest.raises(CommandError, match="group_id"):
+        _run("--dataset", str(tmp_path))
+
+
+def test_unknown_occlusion_level_is_a_command_error(dataset):
+    with pytest.raises(CommandError, match="occlusion"):
+        _run("--dataset", str(dataset), "--occlusion", "huge")

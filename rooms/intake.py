@@ -1,0 +1,317 @@
+"""Traveller photo intake: validate an upload and produce the copy we store.
+
+Pure functions, no database: `process_upload` either returns a `ProcessedImage` (clean
+JPEG bytes plus the private metadata and hashes) or raises `FileRejected`. Services
+decide what to store; views decide how to report.
+
+The format is decided by content (Pillow), never by the filename or the content type a
+phone claims. Every accepted file is fully decoded here, so a truncated or corrupt file
+fails now rather than later in the matcher.
+"""
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+
+import imagehash
+import numpy as np
+import pillow_heif
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()
+
+# Pillow format names we open. The JPEG opener also takes the multi-picture JPEGs
+# (MPO) that many phones write.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+ACCEPTED_HINT = "use JPEG, PNG, WebP or HEIC"
+# Bounded storage, and the matcher resizes far below this anyway: more pixels would
+# cost disk and bandwidth without improving a match.
+STORED_MAX_SIDE = 2048
+STORED_JPEG_QUALITY = 90
+# Person detection runs on a small copy: faces big enough to matter survive, and the
+# cost stays a fraction of a second per photo.
+DETECT_MAX_SIDE = 640
+
+EXIF_IFD = 0x8769
+TAG_MODEL = 0x0110
+TAG_DATETIME_ORIGINAL = 0x9003
+TAG_OFFSET_TIME_ORIGINAL = 0x9011
+
+
+class FileRejected(Exception):
+    """One uploaded file was refused; `reason` is safe to show to the uploader."""
+
+    def __init__(self, file: str, reason: str, *, too_large: bool = False):
+        super().__init__(f"{file}: {reason}")
+        self.file = file
+        self.reason = reason
+        self.too_large = too_large
+
+
+class UploadRejected(Exception):
+    """Some files of an upload were refused; nothing of that upload was stored."""
+
+    def __init__(self, rejections: list[FileRejected]):
+        super().__init__("; ".join(str(r) for r in rejections))
+        self.rejections = rejections
+
+    @property
+    def status_code(self) -> int:
+        # 413 when size is the problem: the client should send smaller files.
+        return 413 if any(r.too_large for r in self.rejections) else 400
+
+    @property
+    def detail(self) -> str:
+        count = len(self.rejections)
+        noun = "file was" if count == 1 else "files were"
+        return f"No photos were stored: {count} {noun} refused."
+
+    def as_json(self) -> dict:
+        errors = [{"file": r.file, "reason": r.reason} for r in self.rejections]
+        return {"detail": self.detail, "errors": errors}
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    name: str  # the uploaded file's name, for error messages only
+    content: bytes  # JPEG, orientation applied, no metadata at all
+    width: int
+    height: int
+    sha256: str  # of the uploaded bytes, so re-uploading the same file is caught
+    phash: str  # 16 hex digits
+    captured_at: datetime | None
+    camera_model: str
+    flagged_reason: str  # "" when no person was seen
+
+
+def process_uploads(uploads: list[UploadedFile]) -> list[ProcessedImage]:
+    """Process every file, or raise UploadRejected naming each refused one."""
+    processed, rejections = [], []
+    for upload in uploads:
+        try:
+            processed.append(process_upload(upload))
+        except FileRejected as rejection:
+            rejections.append(rejection)
+    if rejections:
+        raise UploadRejected(rejections)
+    return processed
+
+
+def process_upload(upload: UploadedFile) -> ProcessedImage:
+    """Validate one uploaded file and return the copy to store; raises FileRejected."""
+    name = (upload.name or "unnamed")[:200]
+    data = _read_limited(upload, name)
+    image = _decode(data, name)
+    try:
+        captured_at, camera_model = exif_metadata(image)
+        clean = normalise(image)
+    finally:
+        image.close()
+    return ProcessedImage(
+        name=name,
+        content=encode_jpeg(clean),
+        width=clean.width,
+        height=clean.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        phash=str(imagehash.phash(clean)),
+        captured_at=captured_at,
+        camera_model=camera_model,
+        flagged_reason=detect_person(clean),
+    )
+
+
+def _read_limited(upload: UploadedFile, name: str) -> bytes:
+    limit = settings.UPLOAD_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise FileRejected(name, _too_large_reason(limit), too_large=True)
+    upload.seek(0)
+    data = upload.read(limit + 1)  # never trust the declared size alone
+    if len(data) > limit:
+        raise FileRejected(name, _too_large_reason(limit), too_large=True)
+    if not data:
+        raise FileRejected(name, "file is empty")
+    return data
+
+
+def _too_large_reason(limit: int) -> str:
+    if limit >= 1024 * 1024:
+        return f"file is larger than the {limit / (1024 * 1024):g} MB upload limit"
+    return f"file is larger than the {limit} byte upload limit"
+
+
+def _decode(data: bytes, name: str) -> Image.Image:
+    """Open by content, check the declared size, then decode every pixel."""
+    with warnings.catch_warnings():
+        # Pillow's own bomb guard warns before it raises; treat both as a refusal. (The
+        # filter is process-wide while it lasts; it only ever turns this warning into
+        # an error, so a concurrent request sees at worst a stricter Pillow.)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise FileRejected(name, _too_many_pixels_reason()) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            raise FileRejected(name, _unsupported_reason(data)) from None
+        _check_pixels(image, name)
+        try:
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            image.close()
+            raise FileRejected(name, _too_many_pixels_reason()) from None
+        except Exception:  # any decoder failure means a broken file
+            image.close()
+            raise FileRejected(name, "image is truncated or corrupt") from None
+    return image
+
+
+def _check_pixels(image: Image.Image, name: str) -> None:
+    # The header's declared size, checked before decoding allocates anything.
+    width, height = image.size
+    if width * height > settings.UPLOAD_MAX_PIXELS or width < 1 or height < 1:
+        image.close()
+        raise FileRejected(name, _too_many_pixels_reason())
+
+
+def _too_many_pixels_reason() -> str:
+    megapixels = settings.UPLOAD_MAX_PIXELS / 1_000_000
+    return f"image dimensions exceed the {megapixels:g} megapixel limit"
+
+
+def _unsupported_reason(data: bytes) -> str:
+    detected = identify_format(data)
+    if detected:
+        return f"unsupported format {detected}; {ACCEPTED_HINT}"
+    return f"not a recognised image; {ACCEPTED_HINT}"
+
+
+def identify_format(data: bytes) -> str | None:
+    """Name a refused file's format for the error message (header only, never decoded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as other:
+            return other.format
+    except Exception:  # naming is best effort
+        return None
+
+
+def exif_metadata(image: Image.Image) -> tuple[datetime | None, str]:
+    """Capture time and camera model, kept privately for analysts."""
+    exif = image.getexif()
+    model = _exif_text(exif.get(TAG_MODEL))[:120]
+    sub = exif.get_ifd(EXIF_IFD)
+    taken = _exif_text(sub.get(TAG_DATETIME_ORIGINAL))
+    offset = _exif_text(sub.get(TAG_OFFSET_TIME_ORIGINAL))
+    return _parse_exif_datetime(taken, offset), model
+
+
+def _exif_text(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value or "").replace("\x00", "").strip()
+
+
+def _parse_exif_datetime(taken: str, offset: str) -> datetime | None:
+    try:
+        moment = datetime.strptime(taken[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    # Cameras record local time; without an offset tag the zone is unknown, so the
+    # wall-clock time is stored as if it were UTC.
+    return moment.replace(tzinfo=_parse_offset(offset))
+
+
+def _parse_offset(offset: str) -> timezone:
+    try:
+        sign = -1 if offset.startswith("-") else 1
+        hours, minutes = offset.lstrip("+-").split(":")
+        return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+    except ValueError:
+        return UTC
+
+
+def normalise(image: Image.Image) -> Image.Image:
+    """Upright, RGB, at most STORED_MAX_SIDE, and a fresh image with no metadata."""
+    upright = ImageOps.exif_transpose(image)
+    rgb = _to_rgb(upright)
+    rgb.thumbnail((STORED_MAX_SIDE, STORED_MAX_SIDE), Image.Resampling.LANCZOS)
+    # A new image carries no info dict: no EXIF, XMP, ICC profile or JPEG comment.
+    clean = Image.new("RGB", rgb.size)
+    clean.paste(rgb)
+    return clean
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        # Transparent areas become white, not black.
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image.convert("RGBA"), mask=image.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def encode_jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=STORED_JPEG_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def detect_person(image: Image.Image) -> str:
+    """A moderation reason when the photo seems to show a person, else "".
+
+    Tuned towards few false alarms on empty rooms: a frontal face needs several
+    overlapping detections (minNeighbors 6, above OpenCV's usual 3-5), and a whole
+    body needs a confident HOG score. A false alarm costs a moderator a glance; a miss
+    could publish someone's face, so the bar is not set higher.
+    """
+    gray = _small_gray(image)
+    if _detect_faces(gray):
+        return "face detected"
+    if _detect_bodies(gray):
+        return "person detected"
+    return ""
+
+
+def _small_gray(image: Image.Image) -> np.ndarray:
+    small = image.convert("L")
+    small.thumbnail((DETECT_MAX_SIDE, DETECT_MAX_SIDE))
+    return np.asarray(small)
+
+
+def _detect_faces(gray: np.ndarray) -> bool:
+    side = max(24, min(gray.shape) // 12)
+    faces = _face_cascade().detectMultiScale(
+        gray, scaleFactor=1.1, minNeighbors=6, minSize=(side, side)
+    )
+    return len(faces) > 0
+
+
+def _detect_bodies(gray: np.ndarray) -> bool:
+    if gray.shape[0] < 128 or gray.shape[1] < 64:  # smaller than the HOG window
+        return False
+    _, weights = _hog().detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.05)
+    return any(float(w) >= 1.0 for w in np.ravel(weights))
+
+
+@cache  # loaded once per process; OpenCV is imported only when a photo is checked
+def _face_cascade():
+    import cv2
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    if cascade.empty():
+        raise RuntimeError("OpenCV frontal face cascade could not be loaded")
+    return cascade
+
+
+@cache
+def _hog():
+    import cv2
+
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    return hog

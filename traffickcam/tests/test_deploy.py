@@ -45,9 +45,10 @@ def test_app_services_share_one_environment_that_settings_read(compose):
 def test_no_secret_is_written_into_the_compose_file(compose):
     env = compose["services"]["web"]["environment"]
     assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")
-    assert "${POSTGRES_PASSWORD:?" in compose["services"]["postgres"]["environment"][
-        "POSTGRES_PASSWORD"
-    ]
+    assert (
+        "${POSTGRES_PASSWORD:?"
+        in compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    )
 
 
 def test_media_volume_is_shared_by_web_and_worker(compose):

@@ -21,7 +21,8 @@ from PIL import Image, ImageOps
 from matcher import embedding
 from rooms.models import Hotel, RoomImage, Submission
 
-SIZES = {"400px": (400, 300), "12MP": (4000, 3000)}
+# 12MP is a phone's original; intake stores at most 2048 px, which is what workers read.
+SIZES = {"400px": (400, 300), "12MP": (4000, 3000), "stored 2048px": (2048, 1536)}
 
 
 class Rollback(Exception):

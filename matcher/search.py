@@ -2,8 +2,9 @@
 
 Pure functions do the ranking; `search_hotels` is the one place that asks the
 index for neighbours. Filters are applied inside the nearest-neighbour search
-(as the allowed image ids), never after it, so a filtered search still returns
-k hotels when k matching hotels have photos.
+(as a hotel queryset, or the allowed image ids for backends that only take ids),
+never after it, so a filtered search still returns k hotels when k matching
+hotels have photos.
 
 Aggregation (a parameter, so the evaluation can compare them on Holidays with
 groups standing for hotels):
@@ -163,17 +164,17 @@ def hotel_result(rank, hit, images) -> dict:
             "longitude": hotel.longitude,
         },
         "matches": [
-            {"image_id": image_id, "score": round(score, 6), "url": images[image_id].file.url}
+            {"image_id": image_id, "score": round(score, 6), "url": images[image_id].thumbnail_url}
             for image_id, score in hit.matches[:MAX_MATCHES]
         ],
     }
 
 
-def _neighbours_for_hotels(index, query_vec, k, image_ids, aggregation, m):
+def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m):
     """Ask for max(100, 20k) images; widen while fewer than k hotels come back."""
     k_images = max(100, 20 * k)
     while True:
-        neighbours = index.search(query_vec, k_images, image_ids=image_ids)
+        neighbours = index.search(query_vec, k_images, **restriction)
         images = image_hotels(image_id for image_id, _ in neighbours)
         image_hotel = {pk: image.submission.hotel_id for pk, image in images.items()}
         hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
@@ -182,14 +183,30 @@ def _neighbours_for_hotels(index, query_vec, k, image_ids, aggregation, m):
         k_images *= 4
 
 
+def index_restriction(index, filters: HotelFilters | None) -> dict | None:
+    """Keyword arguments restricting `index.search` to the filters; None = nothing allowed.
+
+    Backends that accept a hotel queryset get it (pgvector turns it into a subquery, so
+    a country with 100k photos is not shipped as an id array); others get image ids.
+    """
+    if filters is None or not filters.active:
+        return {}
+    if getattr(index, "accepts_hotel_filter", False):
+        hotels = hotels_matching(filters)
+        return {"hotels": hotels} if hotels.exists() else None
+    image_ids = allowed_image_ids(filters)
+    return {"image_ids": image_ids} if len(image_ids) else None
+
+
 def search_hotels(
     query_vec, *, k=10, filters: HotelFilters | None = None, aggregation="sum", m=3, chain_m=3
 ) -> SearchOutcome:
     """The k most likely hotels for `query_vec` (L2-normalised), best first, and chains."""
-    image_ids = allowed_image_ids(filters)
-    if image_ids is not None and len(image_ids) == 0:
+    index = get_index()
+    restriction = index_restriction(index, filters)
+    if restriction is None:
         return SearchOutcome(hotels=[], chains=[])
-    hits, images = _neighbours_for_hotels(get_index(), query_vec, k, image_ids, aggregation, m)
+    hits, images = _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m)
     hotels = {image.submission.hotel_id: image.submission.hotel for image in images.values()}
     hotel_chain = {pk: hotel.chain_id for pk, hotel in hotels.items()}
     chain_names = {hotel.chain_id: hotel.chain.name for hotel in hotels.values() if hotel.chain}

@@ -12,7 +12,7 @@ from rooms.models import Chain, Hotel, RoomImage, Submission
 from rooms.services import image_clear_flag, image_hide
 
 IMAGE_FIELDS = [
-    "thumbnail",
+    "preview",
     "file",
     "width",
     "height",
@@ -33,9 +33,10 @@ def thumbnail_html(image: RoomImage, size: int = 96):
     if not image.file:
         return "—"
     return format_html(
-        '<a href="{0}" target="_blank" rel="noopener"><img src="{0}" alt="" loading="lazy" '
-        'style="max-width:{1}px;max-height:{1}px;object-fit:cover"></a>',
+        '<a href="{0}" target="_blank" rel="noopener"><img src="{1}" alt="" loading="lazy" '
+        'style="max-width:{2}px;max-height:{2}px;object-fit:cover"></a>',
         image.file.url,
+        image.thumbnail_url,
         size,
     )
 
@@ -64,7 +65,7 @@ class HotelAdmin(admin.ModelAdmin):
 
 class RoomImageInline(admin.TabularInline):
     model = RoomImage
-    fields = ["thumbnail", "status", "flagged_reason", "near_duplicate_of"]
+    fields = ["preview", "status", "flagged_reason", "near_duplicate_of"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -74,7 +75,7 @@ class RoomImageInline(admin.TabularInline):
         return False  # photos arrive through the upload service only
 
     @admin.display(description="photo")
-    def thumbnail(self, image):
+    def preview(self, image):
         return thumbnail_html(image)
 
 
@@ -119,8 +120,8 @@ class NearDuplicateFilter(admin.SimpleListFilter):
 
 @admin.register(RoomImage)
 class RoomImageAdmin(admin.ModelAdmin):
-    list_display = ["id", "thumbnail", "hotel_name", "status", "flagged_reason", "created_at"]
-    list_display_links = ["id", "thumbnail"]
+    list_display = ["id", "preview", "hotel_name", "status", "flagged_reason", "created_at"]
+    list_display_links = ["id", "preview"]
     list_filter = ["status", FlaggedFilter, NearDuplicateFilter]
     list_select_related = ["submission__hotel"]
     search_fields = ["submission__hotel__name"]
@@ -132,7 +133,7 @@ class RoomImageAdmin(admin.ModelAdmin):
         return False  # photos arrive through the upload service only
 
     @admin.display(description="photo")
-    def thumbnail(self, image):
+    def preview(self, image):
         return thumbnail_html(image)
 
     @admin.display(description="hotel", ordering="submission__hotel__name")

@@ -32,6 +32,8 @@ ACCEPTED_HINT = "use JPEG, PNG, WebP or HEIC"
 # Bounded storage, and the matcher resizes far below this anyway: more pixels would
 # cost disk and bandwidth without improving a match.
 STORED_MAX_SIDE = 2048
+# The matcher works at 320 px; 512 leaves room for a sharper thumbnail and future scales.
+THUMBNAIL_MAX_SIDE = 512
 STORED_JPEG_QUALITY = 90
 # Person detection runs on a small copy: faces big enough to matter survive, and the
 # cost stays a fraction of a second per photo.
@@ -80,6 +82,7 @@ class UploadRejected(Exception):
 class ProcessedImage:
     name: str  # the uploaded file's name, for error messages only
     content: bytes  # JPEG, orientation applied, no metadata at all
+    thumbnail: bytes  # the same, at most THUMBNAIL_MAX_SIDE
     width: int
     height: int
     sha256: str  # of the uploaded bytes, so re-uploading the same file is caught
@@ -115,6 +118,7 @@ def process_upload(upload: UploadedFile) -> ProcessedImage:
     return ProcessedImage(
         name=name,
         content=encode_jpeg(clean),
+        thumbnail=encode_jpeg(thumbnail(clean)),
         width=clean.width,
         height=clean.height,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -242,6 +246,12 @@ def normalise(image: Image.Image) -> Image.Image:
     clean = Image.new("RGB", rgb.size)
     clean.paste(rgb)
     return clean
+
+
+def thumbnail(image: Image.Image) -> Image.Image:
+    small = image.copy()
+    small.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE), Image.Resampling.LANCZOS)
+    return small
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

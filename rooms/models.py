@@ -71,6 +71,9 @@ class RoomImage(models.Model):
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="images")
     # The stored copy: EXIF orientation applied, every metadata field stripped.
     file = models.ImageField(upload_to=room_image_path, width_field="width", height_field="height")
+    # A 512 px copy: what the matcher decodes (a 2048 px JPEG costs ~15 ms to decode,
+    # this ~1.5 ms) and what result pages show as thumbnails.
+    thumbnail = models.ImageField(upload_to=room_image_path, blank=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, unique=True, help_text="Of the uploaded bytes.")
@@ -99,6 +102,10 @@ class RoomImage(models.Model):
     @property
     def hotel(self):
         return self.submission.hotel
+
+    @property
+    def thumbnail_url(self) -> str:
+        return (self.thumbnail or self.file).url
 
     @property
     def is_flagged(self) -> bool:

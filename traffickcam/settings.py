@@ -135,6 +135,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
+    # One JSON error shape, and no HTML 400/500 page for bad input (traffickcam/exceptions.py).
+    "EXCEPTION_HANDLER": "traffickcam.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "uploads": env_str("UPLOAD_RATE", "60/hour"),
         "searches": env_str("SEARCH_RATE", "120/hour"),
@@ -164,19 +166,41 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task whose worker died (SIGKILL, lost machine) is redelivered by Redis after this
+# many seconds. It must exceed the hard time limit, or running tasks would be handed
+# to a second worker.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=5)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# Images left in pending/embedding longer than this are re-enqueued by the sweeper.
+EMBED_STUCK_AFTER_SECONDS = env_int("EMBED_STUCK_AFTER_SECONDS", 900, minimum=10)
+EMBED_SWEEP_EVERY_SECONDS = env_int("EMBED_SWEEP_EVERY_SECONDS", 300, minimum=1)
+# Photo files with no RoomImage row (an upload killed between writing the file and
+# committing its row) are deleted once this old; younger ones may still be committing.
+ORPHAN_FILE_MIN_AGE_SECONDS = env_int("ORPHAN_FILE_MIN_AGE_SECONDS", 3600, minimum=60)
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-searches": {
         "task": "investigations.tasks.purge_expired_searches",
         "schedule": 3600.0,
     },
-    "requeue-stuck-images": {"task": "matcher.tasks.requeue_stuck_images", "schedule": 300.0},
+    "requeue-stuck-images": {
+        "task": "matcher.tasks.requeue_stuck_images",
+        "schedule": float(EMBED_SWEEP_EVERY_SECONDS),
+    },
+    "sweep-orphan-files": {"task": "rooms.tasks.sweep_orphan_files", "schedule": 3600.0},
 }
-# Images left in pending/embedding longer than this are re-enqueued by the sweeper.
-EMBED_STUCK_AFTER_SECONDS = env_int("EMBED_STUCK_AFTER_SECONDS", 900, minimum=10)
 
 # Matcher: which backbone embeds photos (see matcher/backbones.py).
 MATCHER_BACKBONE = env_str("MATCHER_BACKBONE", "efficientnet-lite0")
+# "onnx" (default, ~3x faster on CPU, same vectors) or "torch"; see matcher/backbones.py.
+MATCHER_RUNTIME = env_str("MATCHER_RUNTIME", "onnx")
+if MATCHER_RUNTIME not in ("onnx", "torch"):
+    raise ImproperlyConfigured(f"MATCHER_RUNTIME={MATCHER_RUNTIME!r}: use onnx or torch")
+# Intra-op threads per process: 1, and one Celery worker process per core.
+MATCHER_THREADS = env_int("MATCHER_THREADS", 1, minimum=1)
+# Where the exported ONNX model is cached (regenerated when missing).
+MATCHER_CACHE_DIR = Path(env_str("MATCHER_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True

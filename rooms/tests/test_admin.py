@@ -30,7 +30,7 @@ def test_room_image_changelist_shows_thumbnails_and_filters(staff_client, images
     assert response.status_code == 200
     html = response.content.decode()
     for image in images:
-        assert f'<img src="{image.file.url}"' in html
+        assert f'<img src="{image.thumbnail_url}"' in html
     assert "Harbour Inn Riverside" in html
     flagged = staff_client.get("/admin/rooms/roomimage/", {"flagged": "yes"})
     assert list(flagged.context["cl"].queryset) == [images[1]]

@@ -21,8 +21,14 @@ from PIL import Image, ImageOps
 from matcher import embedding
 from rooms.models import Hotel, RoomImage, Submission
 
-# 12MP is a phone's original; intake stores at most 2048 px, which is what workers read.
-SIZES = {"400px": (400, 300), "12MP": (4000, 3000), "stored 2048px": (2048, 1536)}
+# 12MP is a phone's original; intake stores it at most 2048 px plus a 512 px thumbnail,
+# and the thumbnail is what workers read.
+SIZES = {
+    "400px": (400, 300),
+    "12MP": (4000, 3000),
+    "stored 2048px": (2048, 1536),
+    "thumbnail 512px (what workers read)": (512, 384),
+}
 
 
 class Rollback(Exception):

@@ -31,7 +31,7 @@ class SearchAdmin(ReadOnlyAdmin):
 
     list_display = ["id", "owner", "team", "created_at", "k", "model_version"]
     list_filter = ["team", "created_at"]
-    exclude = ["query_image"]
+    exclude = ["query_image", "query_mask"]
     actions = ["delete_with_photos"]
 
     def get_actions(self, request):

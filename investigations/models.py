@@ -88,6 +88,8 @@ class Search(models.Model):
     query_content_type = models.CharField(max_length=40)
     query_sha256 = models.CharField(max_length=64, db_index=True)
     mask_sha256 = models.CharField(max_length=64, blank=True)
+    # The erase mask as uploaded (PNG, white = erased), shown over the query on results.
+    query_mask = models.FileField(storage=private_storage, upload_to=query_image_path, blank=True)
     region = models.JSONField(null=True, blank=True, help_text="[x, y, w, h] in pixels")
     filters = models.JSONField(default=dict, blank=True)
     k = models.PositiveSmallIntegerField()
@@ -104,6 +106,11 @@ class Search(models.Model):
 
     def __str__(self):
         return f"Search {self.pk} by {self.owner}"
+
+    @property
+    def private_files(self) -> list[str]:
+        """Names of this search's files in private storage."""
+        return [f.name for f in (self.query_image, self.query_mask) if f.name]
 
 
 class AuditEntry(models.Model):

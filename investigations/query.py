@@ -42,14 +42,15 @@ class PreparedQuery:
     extension: str
     exif: dict
     mask_sha256: str = ""
+    mask_data: bytes = b""  # the mask PNG as uploaded (kept privately with the photo)
     region: list | None = None
 
 
 def _load(upload, field, formats) -> tuple[bytes, Image.Image]:
     """Bytes and fully decoded image, with the traveller intake's limits and messages."""
     try:
-        data = intake._read_limited(upload, field)
-        image = intake._decode(data, field)
+        data = intake.read_limited(upload, field)
+        image = intake.decode_upload(data, field)
     except intake.FileRejected as exc:
         raise ValidationError({field: exc.reason}) from None
     if image.format not in formats:
@@ -110,7 +111,7 @@ def extract_exif(image: Image.Image) -> dict:
     return {key: value for key, value in found.items() if value is not None}
 
 
-def read_mask(upload, size) -> tuple[np.ndarray, str]:
+def read_mask(upload, size) -> tuple[np.ndarray, bytes]:
     """A PNG the size of the upright photo; white (or opaque white strokes) = erased."""
     data, mask = _load(upload, "mask", ("PNG",))
     if mask.size != size:
@@ -122,7 +123,7 @@ def read_mask(upload, size) -> tuple[np.ndarray, str]:
         background = Image.new("RGBA", mask.size, (0, 0, 0, 255))
         mask = Image.alpha_composite(background, mask.convert("RGBA"))
     erased = np.asarray(mask.convert("L")) > 127
-    return erased, hashlib.sha256(data).hexdigest()
+    return erased, data
 
 
 def parse_region(text, size) -> list[int]:
@@ -143,7 +144,7 @@ def prepare_query(image_file, mask_file=None, region=None) -> PreparedQuery:
     data, original = _load(image_file, "image", tuple(QUERY_FORMATS))
     exif = extract_exif(original)
     image = ImageOps.exif_transpose(original).convert("RGB")
-    mask, mask_sha256 = read_mask(mask_file, image.size) if mask_file else (None, "")
+    mask, mask_data = read_mask(mask_file, image.size) if mask_file else (None, b"")
     box = parse_region(region, image.size) if region else None
     if box:
         x, y, w, h = box
@@ -161,6 +162,7 @@ def prepare_query(image_file, mask_file=None, region=None) -> PreparedQuery:
         content_type=QUERY_FORMATS[original.format][0],
         extension=QUERY_FORMATS[original.format][1],
         exif=exif,
-        mask_sha256=mask_sha256,
+        mask_sha256=hashlib.sha256(mask_data).hexdigest() if mask_data else "",
+        mask_data=mask_data,
         region=box,
     )

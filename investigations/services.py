@@ -182,12 +182,14 @@ def search_create(
     try:
         with transaction.atomic():
             search.query_image.save(f"query{prepared.extension}", ContentFile(prepared.data), False)
+            if prepared.mask_data:
+                search.query_mask.save("mask.png", ContentFile(prepared.mask_data), False)
             search.full_clean()
             search.save()
             audit_record(user=user, search=search, client_address=client_address)
     except BaseException:
-        if search.query_image.name:  # the row is gone with the rollback: so is the file
-            PRIVATE_STORAGE.delete(search.query_image.name)
+        for name in search.private_files:  # the row is gone with the rollback: so are they
+            PRIVATE_STORAGE.delete(name)
         raise
     return search
 
@@ -210,9 +212,9 @@ def audit_record(*, user, search, action=AuditEntry.Action.SEARCH, client_addres
 
 
 def search_delete(search: Search) -> None:
-    """Delete a search and its photo (the file first: a row without a file is harmless)."""
-    if search.query_image.name:
-        PRIVATE_STORAGE.delete(search.query_image.name)
+    """Delete a search and its files (files first: a row without a file is harmless)."""
+    for name in search.private_files:
+        PRIVATE_STORAGE.delete(name)
     search.delete()
 
 
@@ -237,7 +239,12 @@ def _purge_orphan_files(now) -> None:
         _, names = PRIVATE_STORAGE.listdir("queries")
     except FileNotFoundError:
         return
-    known = set(Search.objects.values_list("query_image", flat=True))
+    known = {
+        name
+        for pair in Search.objects.values_list("query_image", "query_mask")
+        for name in pair
+        if name
+    }
     for name in names:
         path = f"queries/{name}"
         if path not in known and PRIVATE_STORAGE.get_modified_time(path) < cutoff:

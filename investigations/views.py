@@ -141,6 +141,16 @@ def _region_style(search) -> str:
     )
 
 
+def _paint_erased(photo, search) -> None:
+    """Show what the investigator erased: the masked pixels tinted red, as on the canvas."""
+    if not search.query_mask.name:
+        return
+    with search.query_mask.open("rb") as fh, Image.open(fh) as mask:
+        erased = mask.convert("L").point(lambda value: 140 if value > 127 else 0)
+    if erased.size == photo.size:
+        photo.paste(Image.new("RGB", photo.size, (220, 30, 30)), mask=erased)
+
+
 def _upright_size(search) -> tuple[int, int] | None:
     try:
         with search.query_image.open("rb") as fh, Image.open(fh) as image:
@@ -175,6 +185,7 @@ def query_preview(request, pk):
     try:
         with search.query_image.open("rb") as fh, Image.open(fh) as image:
             upright = ImageOps.exif_transpose(image).convert("RGB")
+        _paint_erased(upright, search)
     except (OSError, ValueError):
         raise Http404("The query photo is no longer available.") from None
     upright.thumbnail((PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE))

@@ -108,8 +108,8 @@ def process_uploads(uploads: list[UploadedFile]) -> list[ProcessedImage]:
 def process_upload(upload: UploadedFile) -> ProcessedImage:
     """Validate one uploaded file and return the copy to store; raises FileRejected."""
     name = (upload.name or "unnamed")[:200]
-    data = _read_limited(upload, name)
-    image = _decode(data, name)
+    data = read_limited(upload, name)
+    image = decode_upload(data, name)
     try:
         captured_at, camera_model = exif_metadata(image)
         clean = normalise(image)
@@ -129,7 +129,7 @@ def process_upload(upload: UploadedFile) -> ProcessedImage:
     )
 
 
-def _read_limited(upload: UploadedFile, name: str) -> bytes:
+def read_limited(upload: UploadedFile, name: str) -> bytes:
     limit = settings.UPLOAD_MAX_BYTES
     if upload.size is not None and upload.size > limit:
         raise FileRejected(name, _too_large_reason(limit), too_large=True)
@@ -148,7 +148,7 @@ def _too_large_reason(limit: int) -> str:
     return f"file is larger than the {limit} byte upload limit"
 
 
-def _decode(data: bytes, name: str) -> Image.Image:
+def decode_upload(data: bytes, name: str) -> Image.Image:
     """Open by content, check the declared size, then decode every pixel."""
     with warnings.catch_warnings():
         # Pillow's own bomb guard warns before it raises; treat both as a refusal. (The

@@ -350,6 +350,20 @@ def test_query_preview_is_upright_without_metadata_and_audited(alice):
     assert (entry.action, entry.username, entry.search_id) == ("query_image", "alice", search.pk)
 
 
+def test_query_preview_shows_the_erased_area_in_red(alice):
+    search = stored_search(alice, data=exif_jpeg(size=(120, 80), orientation=1))
+    mask = Image.new("L", (120, 80), 0)
+    mask.paste(255, (0, 0, 60, 80))  # the left half was erased
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    search.query_mask.save("mask.png", ContentFile(buffer.getvalue()))
+    response = logged_in(alice).get(f"/investigate/searches/{search.pk}/query.jpg")
+    preview = Image.open(io.BytesIO(response.content)).convert("RGB")
+    erased, kept = preview.getpixel((20, 40)), preview.getpixel((100, 40))
+    assert erased[0] > 100 and erased[2] < 150  # blue (30, 30, 200) under a red tint
+    assert kept[0] > 150 > kept[2]  # the right half is untouched
+
+
 # --- recent searches ---
 
 

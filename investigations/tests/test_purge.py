@@ -60,3 +60,14 @@ def test_command_prints_the_count(old_and_new, capsys):
 def test_beat_task(old_and_new):
     assert purge_expired_searches.delay().get() == 2
     assert Search.objects.count() == 1
+
+
+def test_purge_also_deletes_the_mask(alice, make_search, settings):
+    from django.core.files.base import ContentFile
+
+    search = make_search(alice)
+    search.query_mask.save("mask.png", ContentFile(b"mask bytes"))
+    mask_path = search.query_mask.path
+    Search.objects.filter(pk=search.pk).update(created_at=timezone.now() - timedelta(days=31))
+    assert searches_purge_expired() == 1
+    assert not os.path.exists(mask_path)

@@ -99,7 +99,10 @@ def test_masked_query_ranks_its_hotel_first(gallery, alice, client_for, settings
 
     search = Search.objects.get(pk=body["id"])
     assert search.owner == alice and search.team.name == "Team A"
-    assert private_files(settings) == [settings.PRIVATE_MEDIA_ROOT / search.query_image.name]
+    assert sorted(private_files(settings)) == sorted(
+        settings.PRIVATE_MEDIA_ROOT / name for name in search.private_files
+    )
+    assert search.query_mask.name and search.query_mask.read() == png_file(mask).getvalue()
     audit = AuditEntry.objects.get(search_id=search.pk)
     assert (audit.username, audit.result_count, audit.client_address) == ("alice", 3, "203.0.113.9")
     assert audit.query_sha256 == search.query_sha256 and audit.filters == {"country": "US"}

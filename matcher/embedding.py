@@ -36,7 +36,6 @@ def get_extractor():
     from django.conf import settings
 
     from matcher.descriptors import DescriptorConfig, DescriptorExtractor
-
     from rooms.intake import THUMBNAIL_MAX_SIDE
 
     extractor = DescriptorExtractor(DescriptorConfig(backbone=settings.MATCHER_BACKBONE))

@@ -29,13 +29,12 @@ def retry_countdown(retries: int) -> float:
 
 @worker_process_init.connect
 def load_model_in_worker(**kwargs):
-    """Load the CNN once per worker process, before the first task waits on it."""
-    import torch  # worker processes only
+    """Load the CNN once per worker process, before the first task waits on it.
 
-    # One intra-op thread per process, one process per core: torch's thread pool
-    # spin-waits, and when cores are shared (prefork siblings, other services) a
-    # 2-thread forward measured 1.6 s/photo against 0.03 s with 1 thread.
-    torch.set_num_threads(getattr(settings, "MATCHER_TORCH_THREADS", 1))
+    The backbone runs on settings.MATCHER_THREADS threads (default 1): one worker
+    process per core, since a thread pool spin-waits when cores are shared (a
+    2-thread forward measured 1.6 s/photo against 0.03 s with 1 thread).
+    """
     try:
         embedding.get_extractor()
     except Exception:  # the task retries the load and reports the error there

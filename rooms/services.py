@@ -2,7 +2,6 @@
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from rooms import intake
 from rooms.models import Hotel, RoomImage, Submission
+from rooms.orphans import referenced_names
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def submission_create(
         _delete_files(written)
         raise SubmissionConflict("the same photo is being uploaded concurrently") from exc
     except BaseException:
-        _delete_files(written)
+        _delete_uncommitted(written)
         raise
     return SubmissionResult(submission=submission, images=outcomes)
 
@@ -128,12 +128,16 @@ def _image_create(
     # "no file" and would leave width and height empty).
     image.file.save("photo.jpg", ContentFile(item.content, name="photo.jpg"), save=False)
     written.append(image.file.name)
+    image.thumbnail.save("thumb.jpg", ContentFile(item.thumbnail, name="thumb.jpg"), save=False)
+    written.append(image.thumbnail.name)
     image.full_clean()
     image.save()
     # After commit only: the worker must find the row, and a rolled-back upload must
     # not be embedded. robust: a broker outage must not fail a committed upload; the
     # stuck-image sweeper re-enqueues anything left pending.
-    transaction.on_commit(partial(_enqueue_embedding, image.id), robust=True)
+    # (A lambda, not functools.partial: Django names the callback when it logs a
+    # robust hook's error, and a partial has no __qualname__.)
+    transaction.on_commit(lambda image_id=image.id: _enqueue_embedding(image_id), robust=True)
     return image
 
 
@@ -141,6 +145,23 @@ def _enqueue_embedding(image_id: int) -> None:
     from matcher.tasks import embed_image  # the matcher app owns the task
 
     embed_image.delay(image_id)
+
+
+def _delete_uncommitted(names: list[str]) -> None:
+    """Delete the files whose rows did not commit.
+
+    An error can also come after the commit (from an on_commit hook): the files of
+    committed rows must stay. When the database cannot tell, keep them all: the
+    orphan-file sweep (rooms/orphans.py) removes the ones no row refers to.
+    """
+    if not names:
+        return
+    try:
+        committed = referenced_names(names)
+    except Exception:
+        logger.exception("could not tell which files of a failed upload committed")
+        return
+    _delete_files([name for name in names if name not in committed])
 
 
 def _delete_files(names: list[str]) -> None:

@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: sees view exceptions first, turning a database/Redis outage into a 503.
+    "traffickcam.exceptions.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "traffickcam.urls"

@@ -19,6 +19,11 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
 ]
 
+# JSON errors for /api/ URLs no DRF view answered; Django's own pages elsewhere.
+handler400 = "traffickcam.exceptions.bad_request"
+handler404 = "traffickcam.exceptions.page_not_found"
+handler500 = "traffickcam.exceptions.server_error"
+
 if settings.DEBUG:
     # Development only: traveller photos (already stripped of metadata). Query photos
     # live under PRIVATE_MEDIA_ROOT and are never routed here.

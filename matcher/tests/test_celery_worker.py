@@ -6,7 +6,6 @@ subprocesses: `migrate`, the worker and an uploader that posts through the API.
 """
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from traffickcam import testing
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER_DB = 9  # a Redis database nothing else here uses; flushed before the test
@@ -102,35 +103,11 @@ def worker_env(broker, tmp_path):
 def worker(worker_env, tmp_path):
     env, _ = worker_env
     log = tmp_path / "worker.log"
-    celery = Path(sys.executable).with_name("celery")
-    command = [
-        str(celery), "-A", "traffickcam", "worker", "--pool", "prefork", "--concurrency", "1",
-        "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    with open(log, "wb") as out:
-        # Own process group: the prefork children are killed with their parent.
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    process = testing.start_worker(env, log)
     try:
         yield log
     finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # any child left behind
-    except ProcessLookupError:
-        pass
+        testing.stop_process(process)
 
 
 def statuses(database: Path) -> list[str]:

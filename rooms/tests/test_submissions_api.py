@@ -82,7 +82,9 @@ def test_upload_creates_a_submission_with_its_photos(client, hotel, settings):
     assert not any(i["duplicate"] for i in body["images"])
     submission = Submission.objects.get(id=body["id"])
     assert {i.id for i in submission.images.all()} == {i["id"] for i in body["images"]}
-    assert len(media_files(settings)) == 2
+    assert len(media_files(settings)) == 4  # each photo and its 512 px thumbnail
+    for image in submission.images.all():
+        assert max(image.thumbnail.width, image.thumbnail.height) <= 512
     assert body["images"][0]["url"].startswith("http://testserver/media/rooms/")
 
 
@@ -192,7 +194,7 @@ def test_exact_duplicate_is_not_stored_twice(client, hotel, settings):
     assert second.status_code == 201
     again = second.json()["images"][0]
     assert again["duplicate"] is True and again["id"] == first["id"]
-    assert RoomImage.objects.count() == 1 and len(media_files(settings)) == 1
+    assert RoomImage.objects.count() == 1 and len(media_files(settings)) == 2
 
 
 def test_same_file_twice_in_one_upload_is_stored_once(client, hotel, settings):
@@ -200,7 +202,7 @@ def test_same_file_twice_in_one_upload_is_stored_once(client, hotel, settings):
     body = submit(client, hotel.id, photo(data), photo(data)).json()
     assert [i["duplicate"] for i in body["images"]] == [False, True]
     assert body["images"][0]["id"] == body["images"][1]["id"]
-    assert RoomImage.objects.count() == 1 and len(media_files(settings)) == 1
+    assert RoomImage.objects.count() == 1 and len(media_files(settings)) == 2
 
 
 def test_near_duplicate_is_stored_and_linked(client, hotel):

@@ -16,7 +16,8 @@ from datetime import timedelta
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from matcher.models import Embedding, IndexState
@@ -56,10 +57,19 @@ def decode_side(extractor) -> int:
 
 
 def claim(image_id: int) -> bool:
-    """pending -> embedding. False when another worker has it, or it is gone or hidden."""
+    """pending -> embedding. False when another worker has it, or it is gone or hidden.
+
+    A claim older than the task's hard time limit is taken over: no live task can
+    hold one that long (the worker kills it), so its worker died (SIGKILL, OOM) and
+    the broker has redelivered the message to us.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     # .update() skips auto_now, hence the explicit status_changed_at.
-    claimed = RoomImage.objects.filter(id=image_id, status=PENDING).update(
-        status=EMBEDDING, status_changed_at=timezone.now()
+    claimed = (
+        RoomImage.objects.filter(id=image_id)
+        .filter(Q(status=PENDING) | Q(status=EMBEDDING, status_changed_at__lt=stale))
+        .update(status=EMBEDDING, status_changed_at=now)
     )
     return claimed == 1
 

@@ -58,6 +58,19 @@ def test_claim_is_atomic(hotel):
     assert refresh(image).status == Status.EMBEDDING
 
 
+def test_a_dead_workers_claim_is_taken_over_after_the_time_limit(hotel, settings):
+    image = make_room_image(hotel)
+    assert embedding.claim(image.id) is True  # then its worker is SIGKILLed
+    recent = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT - 5)
+    RoomImage.objects.filter(id=image.id).update(status_changed_at=recent)
+    assert embedding.claim(image.id) is False  # it may still be running
+    stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    RoomImage.objects.filter(id=image.id).update(status_changed_at=stale)
+
+    assert embed_image.apply(args=[image.id]).get() == "embedded"  # the redelivered task
+    assert Embedding.objects.filter(image=image).count() == 1
+
+
 def test_claim_moves_status_changed_at(hotel):
     image = make_room_image(hotel)
     old = timezone.now() - timedelta(hours=1)

@@ -4,7 +4,12 @@ No database is touched, so it runs the same in tests, on a laptop and in CI.
 Protocol (Holidays / Hotels-50K style): every image is in the gallery; each query
 is ranked against all the others (itself excluded). Occlusion is applied to the
 queries only; each occluded level is scored twice from the same forward pass:
-``grey`` (grey fill, mask ignored) and ``masked`` (mask given to the pooling).
+``grey`` (grey fill, mask ignored) and ``masked`` (mask given to the pooling and
+to the local-feature detector).
+
+With a ``RerankConfig`` (the default) each query's global top-K is re-scored by
+geometric verification of SIFT matches (matcher.rerank); gallery local features
+are extracted once, like the gallery vectors.
 """
 
 import time
@@ -14,14 +19,26 @@ import numpy as np
 from matcher.descriptors import EmptyQueryError, load_image, query_similarity, rotations
 from matcher.evaluation.metrics import summarize
 from matcher.evaluation.occlusion import LEVELS, occlude, person_mask
+from matcher.local_features import LocalConfig, extract
+from matcher.rerank import RerankConfig, rerank
 
 CHUNK = 32  # images per progress step
+DEFAULT_RERANK = RerankConfig()
+DEFAULT_LOCAL = LocalConfig()
 
 
-def evaluate(extractor, items, occlusions=("none",), progress=None):
+def evaluate(
+    extractor,
+    items,
+    occlusions=("none",),
+    progress=None,
+    rerank_config=DEFAULT_RERANK,
+    local_config=DEFAULT_LOCAL,
+):
     """Score `extractor` on dataset `items`; returns a JSON-ready dict.
 
     progress(done, total) is called after each chunk of embedded images.
+    rerank_config=None scores the global descriptor alone.
     """
     unknown = set(occlusions) - {"none", *LEVELS}
     if unknown:
@@ -30,7 +47,10 @@ def evaluate(extractor, items, occlusions=("none",), progress=None):
         )
     queries = [i for i, item in enumerate(items) if item.is_query]
     n_rot = len(extractor.config.query_rotations)
-    counter = _Progress(progress, len(items) + len(queries) * n_rot * len(occlusions))
+    steps = len(items) + len(queries) * n_rot * len(occlusions)
+    if rerank_config is not None:  # local features: the gallery, then 2 per occluded query
+        steps += len(items) + 2 * len(queries) * len([o for o in occlusions if o != "none"])
+    counter = _Progress(progress, steps)
     max_side = round(extractor.config.resolution * max(extractor.config.scales))
     images = [load_image(item.path, max_side) for item in items]
 
@@ -43,30 +63,64 @@ def evaluate(extractor, items, occlusions=("none",), progress=None):
         "images": len(items),
         "queries": len(queries),
         "gallery_ms_per_image": round(gallery_ms, 1),
+        "rerank": None,
         "levels": {},
     }
+    local = None
+    if rerank_config is not None:
+        started = time.perf_counter()
+        local = _local_features(images, [None] * len(images), local_config, counter)
+        result["rerank"] = {
+            "config": rerank_config.version,
+            "local_features": local_config.version,
+            "local_ms_per_image": round(1000 * (time.perf_counter() - started) / len(items), 1),
+        }
+    ctx = _Context(extractor, items, images, queries, gallery, local, rerank_config, local_config)
     for level in occlusions:
-        result["levels"][level] = _score_level(
-            extractor, items, images, queries, gallery, level, counter
-        )
+        result["levels"][level] = _score_level(ctx, level, counter)
     return result
 
 
-def _score_level(extractor, items, images, queries, gallery, level, counter):
+class _Context:
+    """What every level is scored against: the dataset, its gallery and the settings."""
+
+    def __init__(self, extractor, items, images, queries, gallery, local, rerank, local_config):
+        self.extractor, self.items, self.images, self.queries = extractor, items, images, queries
+        self.gallery, self.local, self.rerank, self.local_config = (
+            gallery,
+            local,
+            rerank,
+            local_config,
+        )
+
+
+def _score_level(ctx, level, counter):
+    queries, images = ctx.queries, ctx.images
     if level == "none":
         vectors = _query_vectors(
-            extractor, [images[i] for i in queries], [None] * len(queries), counter
+            ctx.extractor, [images[i] for i in queries], [None] * len(queries), counter
         )
-        return _ranked_metrics(items, queries, gallery, vectors["grey"])
-    masks = [person_mask(images[i].size, level, seed=items[i].name) for i in queries]
+        # A clean query is a gallery image: its local features are already there.
+        local = None if ctx.local is None else [ctx.local[i] for i in queries]
+        return _ranked_metrics(ctx, vectors["grey"], local)
+    masks = [person_mask(images[i].size, level, seed=ctx.items[i].name) for i in queries]
     occluded = [occlude(images[i], mask) for i, mask in zip(queries, masks, strict=True)]
-    vectors = _query_vectors(extractor, occluded, masks, counter)
+    vectors = _query_vectors(ctx.extractor, occluded, masks, counter)
+    grey_local = masked_local = None
+    if ctx.local is not None:
+        grey_local = _local_features(occluded, [None] * len(occluded), ctx.local_config, counter)
+        masked_local = _local_features(occluded, masks, ctx.local_config, counter)
     return {
         "coverage": round(float(np.mean([m.mean() for m in masks])), 3),
         "empty_masks": vectors["empty"],
-        "grey": _ranked_metrics(items, queries, gallery, vectors["grey"]),
-        "masked": _ranked_metrics(items, queries, gallery, vectors["masked"]),
+        "grey": _ranked_metrics(ctx, vectors["grey"], grey_local),
+        "masked": _ranked_metrics(ctx, vectors["masked"], masked_local),
     }
+
+
+def _local_features(images, masks, config, counter):
+    pairs = list(zip(images, masks, strict=True))
+    return [extract(img, mask, config) for chunk in counter.chunks(pairs) for img, mask in chunk]
 
 
 def _query_vectors(extractor, images, masks, counter):
@@ -92,9 +146,20 @@ def _query_vectors(extractor, images, masks, counter):
     return {"grey": np.reshape(grey, shape), "masked": np.reshape(masked, shape), "empty": empty}
 
 
-def _ranked_metrics(items, queries, gallery, query_vectors):
-    similarity = query_similarity(query_vectors, gallery)
+def _ranked_metrics(ctx, query_vectors, query_local=None):
+    items, queries = ctx.items, ctx.queries
+    similarity = query_similarity(query_vectors, ctx.gallery)
     similarity[np.arange(len(queries)), queries] = -np.inf  # a query never retrieves itself
+    rerank_ms = None
+    if query_local is not None:
+        started = time.perf_counter()
+        similarity = np.stack(
+            [
+                rerank(row, features, ctx.local, ctx.rerank)
+                for row, features in zip(similarity, query_local, strict=True)
+            ]
+        )
+        rerank_ms = 1000 * (time.perf_counter() - started) / len(queries)
     ranking = np.argsort(-similarity, axis=1, kind="stable")[:, :-1]
     groups = np.array([item.group for item in items], dtype=object)
     chains = np.array([item.chain for item in items], dtype=object)
@@ -105,6 +170,8 @@ def _ranked_metrics(items, queries, gallery, query_vectors):
         chains[ranking] if has_chains else None,
         [items[i].chain for i in queries] if has_chains else None,
     )
+    if rerank_ms is not None:
+        metrics["rerank_ms_per_query"] = round(rerank_ms, 1)
     return {
         key: round(value, 4) if isinstance(value, float) else value
         for key, value in metrics.items()

@@ -1,6 +1,8 @@
 """manage.py evaluate --dataset DIR: retrieval quality of the descriptor, in memory.
 
 Reads DIR/manifest.csv (see matcher.evaluation.dataset), never the database.
+By default the global top-K is re-ranked by SIFT geometric verification
+(matcher.rerank); --no-rerank gives the global-descriptor-only figures.
 """
 
 import json
@@ -23,14 +25,20 @@ class Command(BaseCommand):
             "--json", dest="as_json", action="store_true", help="print the result as JSON"
         )
         parser.add_argument("--limit", type=int, default=None, help="first N manifest rows")
+        parser.add_argument(
+            "--no-rerank",
+            dest="rerank",
+            action="store_false",
+            help="rank by the global descriptor only (no local-feature verification)",
+        )
 
-    def handle(self, *args, dataset, occlusion, as_json, limit, **options):
+    def handle(self, *args, dataset, occlusion, as_json, limit, rerank=True, **options):
         # Heavy imports here, so `manage.py help` and the web process stay light.
         from tqdm import tqdm
 
         from matcher.descriptors import DescriptorExtractor
         from matcher.evaluation.dataset import DatasetError, read_manifest
-        from matcher.evaluation.harness import evaluate
+        from matcher.evaluation.harness import DEFAULT_RERANK, evaluate
 
         levels = [level.strip() for level in occlusion.split(",") if level.strip()]
         bad = [level for level in levels if level not in LEVEL_CHOICES]
@@ -52,7 +60,9 @@ class Command(BaseCommand):
                 bar.total = total
                 bar.update(done - bar.n)
 
-            result = evaluate(extractor, items, levels, progress)
+            result = evaluate(
+                extractor, items, levels, progress, DEFAULT_RERANK if rerank else None
+            )
         result["dataset"] = str(dataset)
         if as_json:
             self.stdout.write(json.dumps(result, indent=2))
@@ -66,6 +76,7 @@ def format_table(result):
     lines = [
         f"{result['dataset']}: {result['images']} images, {result['queries']} queries; {version}",
         f"gallery embedding {result['gallery_ms_per_image']} ms/image",
+        _rerank_line(result.get("rerank")),
         "",
         f"{'level':8} {'variant':7} {'mAP':>6} {'top1':>6} {'top10':>6} {'top100':>6}",
     ]
@@ -77,3 +88,12 @@ def format_table(result):
                 f"{m['top10']:6.3f} {m['top100']:6.3f}"
             )
     return "\n".join(lines)
+
+
+def _rerank_line(rerank):
+    if rerank is None:
+        return "re-ranking off (global descriptor only)"
+    return (
+        f"re-ranking {rerank['config']} with {rerank['local_features']}, "
+        f"local features {rerank['local_ms_per_image']} ms/image"
+    )

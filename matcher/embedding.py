@@ -14,9 +14,9 @@ from collections import Counter
 from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 

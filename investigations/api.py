@@ -70,7 +70,10 @@ class HotelSummarySerializer(serializers.Serializer):
 
 class HotelResultSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
-    score = serializers.FloatField(help_text="Sum of the hotel's best 3 image similarities.")
+    score = serializers.FloatField(
+        help_text="Sum of the hotel's best 3 photo scores (cosine similarity, plus up to 0.5 "
+        "for geometrically verified local-feature matches)."
+    )
     hotel = HotelSummarySerializer()
     matches = MatchSerializer(many=True)
 

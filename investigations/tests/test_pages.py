@@ -293,7 +293,7 @@ def test_results_page_shows_hotels_chains_exif_map_and_exports(alice):
     html = response.content.decode()
     assert "Harbour Inn Riverside" in html and "Harbour Inns" in html
     assert "Portland, US" in html and "45.52000, -122.68000" in html
-    assert "score 2.718" in html and "similarity 0.935" in html
+    assert "score 2.718" in html and "score 0.935" in html
     assert 'src="/media/rooms/ab/cd.jpg"' in html
     assert re.search(r"<dt>Serial number</dt><dd>SN-0042</dd>", html)
     assert re.search(r"<dt>Camera make</dt><dd>Canon</dd>", html)

@@ -34,6 +34,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from PIL import Image
@@ -41,7 +42,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from traffickcam import testing  # noqa: E402
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Any PostgreSQL the run may create a throwaway database on (LOADTEST_PG_URL).
+PG_ADMIN_URL = os.environ.get("LOADTEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """The same server (TCP or socket folder), another database."""
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
 def parse_args(argv=None):
@@ -159,8 +166,8 @@ class Stack:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
         stack.callback(drop)
-        self.pg_url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-        return f"postgres://postgres@127.0.0.1:5432/{name}"
+        self.pg_url = database_url(PG_ADMIN_URL, name)
+        return self.pg_url
 
     def _healthy(self) -> bool:
         try:

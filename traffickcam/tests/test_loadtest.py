@@ -5,6 +5,8 @@ one keeps the script working and the guarantees checked on every CI run.
 """
 
 import importlib.util
+import shutil
+import tempfile
 
 import pytest
 
@@ -22,19 +24,34 @@ def load_script():
     return module
 
 
-def postgres_or_skip(loadtest):
+@pytest.fixture
+def postgres(monkeypatch):
+    """The local PostgreSQL, else a throwaway one from the pgserver wheel.
+
+    SQLite locks under concurrent writers, so without PostgreSQL the run means nothing.
+    """
     import psycopg
 
+    loadtest = load_script()
     try:
         psycopg.connect(loadtest.PG_ADMIN_URL, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        # SQLite locks under concurrent writers: without PostgreSQL the run means nothing.
-        pytest.skip(f"PostgreSQL does not answer on 127.0.0.1:5432: {exc}")
+        yield loadtest
+        return
+    except psycopg.OperationalError:
+        pass
+    parent = tempfile.mkdtemp(prefix="tc-load-pg-", dir="/tmp")  # the pgserver user reaches it
+    try:
+        server, url = testing.start_pgvector_server(parent)
+    except Exception as exc:
+        testing.require_service(f"no PostgreSQL for the load test: {exc}")
+    monkeypatch.setattr(loadtest, "PG_ADMIN_URL", url)
+    yield loadtest
+    server.cleanup()
+    shutil.rmtree(parent, ignore_errors=True)
 
 
-def test_small_load_run_loses_nothing(tmp_path, capsys):
-    loadtest = load_script()
-    postgres_or_skip(loadtest)
+def test_small_load_run_loses_nothing(tmp_path, postgres):
+    loadtest = postgres
     out = tmp_path / "report.json"
     status = loadtest.main(
         ["--uploads", "60", "--concurrency", "8", "--deadline", "240", "--json", str(out)]

@@ -26,3 +26,4 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+	$(BIN)/python scripts/pytest-pgvector -q

@@ -21,6 +21,7 @@ from investigations.models import PRIVATE_STORAGE, AuditEntry, Search, Team, Tea
 from investigations.permissions import INVESTIGATORS_GROUP, is_investigator
 from investigations.query import NOTHING_LEFT, prepare_query
 from investigations.selectors import searches_expired, team_of
+from matcher.live_rerank import describe_local
 from matcher.search import HotelFilters, describe_query, search_hotels
 from rooms.models import Chain
 
@@ -164,7 +165,9 @@ def search_create(
     hotel_filters, kept_filters = filters_parse(filters)
     prepared = prepare_query(image_file, mask_file, region)
     vector, model_version = _describe(prepared)
-    outcome = search_hotels(vector, k=k, filters=hotel_filters)
+    # Keypoints for re-ranking the top matches: none on (or next to) erased pixels.
+    local = describe_local(prepared.image, prepared.mask)
+    outcome = search_hotels(vector, k=k, filters=hotel_filters, query_features=local)
     search = Search(
         owner=user,
         team=team_of(user),

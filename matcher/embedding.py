@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from matcher import live_rerank
 from matcher.models import Embedding, IndexState
 from rooms.models import RoomImage
 
@@ -134,8 +135,11 @@ def vector_bytes(vector: np.ndarray) -> bytes:
     return vector.tobytes()
 
 
-def store_embedding(image_id: int, version: str, vector: np.ndarray, *, expect: str) -> bool:
-    """Save one vector if the image is still in status `expect`; True when it was.
+def store_embedding(
+    image_id: int, version: str, vector: np.ndarray, *, expect: str, local_features=None
+) -> bool:
+    """Save one vector (and its keypoints, if given) if the image is still in status
+    `expect`; True when it was.
 
     `expect=EMBEDDING` (task and `embed`) also moves the image to `embedded`;
     `expect=EMBEDDED` (`reembed`) only adds the new version's vector. A second run for
@@ -153,6 +157,8 @@ def store_embedding(image_id: int, version: str, vector: np.ndarray, *, expect: 
         Embedding.objects.get_or_create(
             image_id=image_id, model_version=version, defaults={"dim": row.dim, "vector": data}
         )
+        if local_features is not None:
+            live_rerank.store_local_features(image_id, local_features)
         if expect == EMBEDDING:
             RoomImage.objects.filter(id=image_id).update(
                 status=EMBEDDED, status_reason="", status_changed_at=timezone.now()
@@ -211,6 +217,33 @@ def embed_new_version(image_ids, *, extractor=None, batch_size: int = 16) -> Cou
     return +outcomes
 
 
+def embed_local_features(image_ids) -> Counter:
+    """Backfill keypoints of embedded images that have none (no CNN needed).
+
+    Outcomes: `stored`, `skipped` (no longer embedded), `failed` (undecodable now).
+    """
+    outcomes = Counter()
+    files = stored_files(image_ids, EMBEDDED)
+    outcomes["skipped"] += len(image_ids) - len(files)
+    for image_id, name in files.items():
+        try:
+            image = decode(read_stored_bytes(name), live_rerank.LOCAL.max_side)
+        except UndecodableImage as exc:
+            logger.warning("image %s: no local features: %s", image_id, exc)
+            outcomes["failed"] += 1
+            continue
+        features = live_rerank.describe_local(image)
+        with transaction.atomic():
+            # Hidden or deleted meanwhile: the row lock makes us wait for, or lose to, that.
+            still_there = RoomImage.objects.select_for_update().filter(id=image_id, status=EMBEDDED)
+            if still_there.values_list("id", flat=True).first():
+                live_rerank.store_local_features(image_id, features)
+                outcomes["stored"] += 1
+            else:
+                outcomes["skipped"] += 1
+    return +outcomes
+
+
 def decode_or_fail(files: dict[int, str], extractor, outcomes: Counter) -> dict:
     decoded = {}
     for image_id, name in files.items():
@@ -229,7 +262,11 @@ def store_all(decoded: dict, extractor, expect: str, outcomes: Counter, batch_si
     ids = list(decoded)
     vectors = extractor.describe_images([decoded[i] for i in ids], batch_size=batch_size)
     for image_id, vector in zip(ids, vectors, strict=True):
-        stored = store_embedding(image_id, extractor.version_key, vector, expect=expect)
+        # Keypoints from the same decode: the 512 px thumbnail is what SIFT sees anyway.
+        local = live_rerank.describe_local(decoded[image_id])
+        stored = store_embedding(
+            image_id, extractor.version_key, vector, expect=expect, local_features=local
+        )
         outcomes["embedded" if stored else "skipped"] += 1
 
 

@@ -44,3 +44,26 @@ class IndexState(models.Model):
     def get(cls) -> "IndexState":
         state, _ = cls.objects.get_or_create(pk=1)
         return state
+
+
+class LocalFeatureSet(models.Model):
+    """One image's SIFT keypoints under one `LocalConfig.version`, for re-ranking searches.
+
+    Written with the image's embedding (same decode, same transaction); the search
+    verifies its global top-K against them (`matcher.live_rerank`).
+    """
+
+    image = models.ForeignKey(RoomImage, on_delete=models.CASCADE, related_name="local_features")
+    version = models.CharField(max_length=120)
+    data = models.BinaryField(help_text="matcher.local_features.LocalFeatures.to_bytes()")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "version"], name="one_local_feature_set_per_version"
+            )
+        ]
+
+    def __str__(self):
+        return f"Local features of image {self.image_id} ({self.version})"

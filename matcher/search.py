@@ -17,6 +17,15 @@ groups standing for hotels):
 
 Chains are ranked the same way from their hotels' scores (sum of the best
 `chain_m` hotel scores, or max). A hotel without a chain is not in the chain list.
+
+Re-ranking (when the search is given the query's local features, as investigator
+searches are): before aggregation, the `RerankConfig.top_k` (30) best neighbours by
+cosine are verified with SIFT + RANSAC (`matcher.live_rerank`, the same `rerank()` the
+evaluation scores). A match with at least `min_inliers` (6) homography inliers scores
+``cos + weight * min(inliers, cap) / cap`` (weight 0.5, cap 40), so up to cos + 0.5; an
+unverified one, one beyond the top 30, or one without stored keypoints keeps its cosine.
+Image scores (``matches[].score``) are therefore in [-1, 1.5] and hotel sums in
+[-m, 1.5m].
 """
 
 import math
@@ -27,6 +36,7 @@ import numpy as np
 
 from matcher.embedding import get_extractor
 from matcher.index import get_index, searchable_images
+from matcher.live_rerank import rerank_neighbours
 from matcher.models import IndexState
 from rooms.models import Chain, Hotel, RoomImage
 
@@ -149,6 +159,17 @@ def image_hotels(image_ids) -> dict[int, RoomImage]:
     return {image.pk: image for image in images.select_related("submission__hotel__chain")}
 
 
+def image_owners(image_ids) -> dict[int, tuple[int, int | None]]:
+    """{image id: (hotel id, chain id)} of the still-searchable images among `image_ids`.
+
+    Plain values: the ranking reads hundreds of neighbours per search, and building
+    model instances for all of them cost more than the vector search itself at 1M.
+    """
+    rows = searchable_images().filter(pk__in=list(image_ids))
+    triples = rows.values_list("pk", "submission__hotel_id", "submission__hotel__chain_id")
+    return {pk: (hotel_id, chain_id) for pk, hotel_id, chain_id in triples}
+
+
 def hotel_result(rank, hit, images) -> dict:
     hotel = images[hit.matches[0][0]].submission.hotel
     return {
@@ -170,16 +191,20 @@ def hotel_result(rank, hit, images) -> dict:
     }
 
 
-def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m):
-    """Ask for max(100, 20k) images; widen while fewer than k hotels come back."""
+def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, query_features=None):
+    """Ask for max(100, 20k) images; widen while fewer than k hotels come back.
+
+    With `query_features`, the best neighbours are re-scored by verification first.
+    """
     k_images = max(100, 20 * k)
     while True:
         neighbours = index.search(query_vec, k_images, **restriction)
-        images = image_hotels(image_id for image_id, _ in neighbours)
-        image_hotel = {pk: image.submission.hotel_id for pk, image in images.items()}
+        neighbours = rerank_neighbours(neighbours, query_features)
+        owners = image_owners(image_id for image_id, _ in neighbours)
+        image_hotel = {pk: hotel_id for pk, (hotel_id, _) in owners.items()}
         hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
         if len(hits) >= k or len(neighbours) < k_images:  # enough, or nothing more to get
-            return hits, images
+            return hits, owners
         k_images *= 4
 
 
@@ -199,20 +224,40 @@ def index_restriction(index, filters: HotelFilters | None) -> dict | None:
 
 
 def search_hotels(
-    query_vec, *, k=10, filters: HotelFilters | None = None, aggregation="sum", m=3, chain_m=3
+    query_vec,
+    *,
+    k=10,
+    filters: HotelFilters | None = None,
+    aggregation="sum",
+    m=3,
+    chain_m=3,
+    query_features=None,
 ) -> SearchOutcome:
-    """The k most likely hotels for `query_vec` (L2-normalised), best first, and chains."""
+    """The k most likely hotels for `query_vec` (L2-normalised), best first, and chains.
+
+    `query_features`: the query's `LocalFeatures` (`live_rerank.describe_local(image,
+    mask)`) to re-rank by verification; None ranks by cosine alone.
+    """
     index = get_index()
     restriction = index_restriction(index, filters)
     if restriction is None:
         return SearchOutcome(hotels=[], chains=[])
-    hits, images = _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m)
-    hotels = {image.submission.hotel_id: image.submission.hotel for image in images.values()}
-    hotel_chain = {pk: hotel.chain_id for pk, hotel in hotels.items()}
-    chain_names = {hotel.chain_id: hotel.chain.name for hotel in hotels.values() if hotel.chain}
+    hits, owners = _neighbours_for_hotels(
+        index, query_vec, k, restriction, aggregation, m, query_features
+    )
+    shown = [image_id for hit in hits[:k] for image_id, _ in hit.matches[:MAX_MATCHES]]
+    images = image_hotels(shown)  # full rows only for what the results show
+    # An image hidden since the ranking query loses its place; its hotel keeps the others.
+    top = [hit for hit in hits[:k] if any(pk in images for pk, _ in hit.matches[:MAX_MATCHES])]
+    for hit in top:
+        hit.matches = [match for match in hit.matches if match[0] in images]
+    hotel_chain = dict(owners.values())
     chains = rank_chains(hits, hotel_chain, aggregation, chain_m)
+    chain_names = dict(
+        Chain.objects.filter(pk__in=[pk for pk, _ in chains]).values_list("pk", "name")
+    )
     return SearchOutcome(
-        hotels=[hotel_result(rank, hit, images) for rank, hit in enumerate(hits[:k], 1)],
+        hotels=[hotel_result(rank, hit, images) for rank, hit in enumerate(top, 1)],
         chains=[
             {"rank": rank, "score": round(score, 6), "chain": {"id": pk, "name": chain_names[pk]}}
             for rank, (pk, score) in enumerate(chains, 1)

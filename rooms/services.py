@@ -189,5 +189,6 @@ def image_clear_flag(image: RoomImage) -> RoomImage:
         image = RoomImage.objects.select_for_update().get(pk=image.pk)
         image.flagged_reason = ""
         image.full_clean()
-        image.save(update_fields=["flagged_reason"])
+        # status_changed_at (auto_now) tells the in-process index to look at it again.
+        image.save(update_fields=["flagged_reason", "status_changed_at"])
     return image

@@ -1,7 +1,12 @@
-"""The exact in-process vector index: what it returns, and how it follows the DB."""
+"""The vector indexes: what they return, and how they follow the DB.
+
+Backend-neutral tests take `make_index` and run against every backend the test
+database offers: the exact index always, pgvector too under `scripts/pytest-pgvector`.
+"""
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from matcher import index as index_module
@@ -17,6 +22,19 @@ from rooms.models import RoomImage
 pytestmark = pytest.mark.django_db
 V1 = "test-backbone:aaaa:gem3-448:d8"
 V2 = "test-backbone:bbbb:gem3-448:d4"
+ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+@pytest.fixture(params=["exact", "pgvector"] if ON_POSTGRES else ["exact"])
+def make_index(request, db):
+    """A fresh index of each backend (a callable: tests build several)."""
+    if request.param == "exact":
+        return ExactIndex
+    from matcher.pgvector_index import PgvectorIndex, pgvector_available
+
+    if not pgvector_available():
+        pytest.fail("PostgreSQL without the pgvector column: is migration matcher.0002 applied?")
+    return PgvectorIndex
 
 
 @pytest.fixture
@@ -36,11 +54,11 @@ def ids(results):
     return [image_id for image_id, _ in results]
 
 
-def test_returns_best_first_with_cosine_scores(embedded):
+def test_returns_best_first_with_cosine_scores(embedded, make_index):
     images = [embedded(seed) for seed in range(5)]
     query = unit_vector(3)
 
-    results = ExactIndex().search(query, k=5)
+    results = make_index().search(query, k=5)
 
     assert ids(results)[0] == images[3].id
     expected = {image.id: float(unit_vector(s) @ query) for s, image in enumerate(images)}
@@ -51,36 +69,36 @@ def test_returns_best_first_with_cosine_scores(embedded):
     assert results[0][1] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_k_limits_the_results(embedded):
+def test_k_limits_the_results(embedded, make_index):
     for seed in range(6):
         embedded(seed)
 
-    assert len(ExactIndex().search(unit_vector(0), k=4)) == 4
-    assert ExactIndex().search(unit_vector(0), k=0) == []
+    assert len(make_index().search(unit_vector(0), k=4)) == 4
+    assert make_index().search(unit_vector(0), k=0) == []
 
 
-def test_nothing_active_means_no_results(embedded):
+def test_nothing_active_means_no_results(embedded, make_index):
     embedded(1)
     set_active("")
 
-    assert ExactIndex().search(unit_vector(1), k=5) == []
+    assert make_index().search(unit_vector(1), k=5) == []
 
 
-def test_new_image_appears_without_a_rebuild(embedded):
-    index = ExactIndex()
+def test_new_image_appears_without_a_rebuild(embedded, make_index):
+    index = make_index()
     first = embedded(1)
     assert ids(index.search(unit_vector(1), k=5)) == [first.id]
-    loaded = index.matrix
+    loaded = getattr(index, "matrix", None)
 
     second = embedded(2)
 
     assert ids(index.search(unit_vector(2), k=5)) == [second.id, first.id]
-    # The old rows were kept: only the new vector was read.
-    assert np.array_equal(index.matrix[:1], loaded)
+    if isinstance(index, ExactIndex):  # the old rows were kept: only the new vector was read
+        assert np.array_equal(index.matrix[:1], loaded)
 
 
-def test_hidden_image_disappears(embedded):
-    index = ExactIndex()
+def test_hidden_image_disappears(embedded, make_index):
+    index = make_index()
     kept, hidden = embedded(1), embedded(2)
     assert set(ids(index.search(unit_vector(2), k=5))) == {kept.id, hidden.id}
 
@@ -89,8 +107,8 @@ def test_hidden_image_disappears(embedded):
     assert ids(index.search(unit_vector(2), k=5)) == [kept.id]
 
 
-def test_flagged_image_disappears(embedded):
-    index = ExactIndex()
+def test_flagged_image_disappears(embedded, make_index):
+    index = make_index()
     kept, flagged = embedded(1), embedded(2)
     index.search(unit_vector(2), k=5)
 
@@ -99,8 +117,8 @@ def test_flagged_image_disappears(embedded):
     assert ids(index.search(unit_vector(2), k=5)) == [kept.id]
 
 
-def test_deleted_image_disappears(embedded):
-    index = ExactIndex()
+def test_deleted_image_disappears(embedded, make_index):
+    index = make_index()
     kept, deleted = embedded(1), embedded(2)
     index.search(unit_vector(2), k=5)
 
@@ -109,35 +127,35 @@ def test_deleted_image_disappears(embedded):
     assert ids(index.search(unit_vector(2), k=5)) == [kept.id]
 
 
-def test_filter_restricts_and_still_fills_k(embedded):
+def test_filter_restricts_and_still_fills_k(embedded, make_index):
     images = [embedded(seed) for seed in range(10)]
     query = unit_vector(0)
     # The three worst matches: a post-filter on a global top-3 would return nothing.
-    ranked = ids(ExactIndex().search(query, k=10))
+    ranked = ids(make_index().search(query, k=10))
     allowed = ranked[-3:]
 
-    results = ExactIndex().search(query, k=3, image_ids=np.array(allowed))
+    results = make_index().search(query, k=3, image_ids=np.array(allowed))
 
     assert ids(results) == allowed
     assert {image.id for image in images} >= set(allowed)
 
 
-def test_filter_with_fewer_matches_than_k(embedded):
+def test_filter_with_fewer_matches_than_k(embedded, make_index):
     images = [embedded(seed) for seed in range(4)]
 
-    results = ExactIndex().search(unit_vector(0), k=3, image_ids=np.array([images[2].id]))
+    results = make_index().search(unit_vector(0), k=3, image_ids=np.array([images[2].id]))
 
     assert ids(results) == [images[2].id]
-    assert ExactIndex().search(unit_vector(0), k=3, image_ids=np.array([], dtype=int)) == []
+    assert make_index().search(unit_vector(0), k=3, image_ids=np.array([], dtype=int)) == []
 
 
-def test_versions_never_mix(embedded, hotel):
+def test_versions_never_mix(embedded, hotel, make_index):
     old = embedded(1, version=V1)
     new = embedded(2, version=V2)
     both = make_room_image(hotel, status=RoomImage.Status.EMBEDDED)
     add_embedding(both, V1, unit_vector(3))
     add_embedding(both, V2, unit_vector(4, dim=4))
-    index = ExactIndex()
+    index = make_index()
 
     assert set(ids(index.search(unit_vector(1), k=10))) == {old.id, both.id}
     with pytest.raises(ValueError, match="dims"):
@@ -148,7 +166,8 @@ def test_versions_never_mix(embedded, hotel):
     results = index.search(unit_vector(4, dim=4), k=10)
     assert ids(results) == [both.id, new.id]
     assert results[0][1] == pytest.approx(1.0, abs=1e-6)
-    assert index.matrix.shape == (2, 4)
+    if isinstance(index, ExactIndex):
+        assert index.matrix.shape == (2, 4)
 
 
 def test_searchable_images(embedded, hotel):
@@ -171,9 +190,11 @@ def test_top_k_breaks_ties_by_id():
 
 
 def test_get_index_is_one_configured_instance():
+    from matcher.pgvector_index import PgvectorIndex, pgvector_available
+
     index_module.reset_index()
     try:
-        assert isinstance(get_index(), ExactIndex)
+        assert isinstance(get_index(), PgvectorIndex if pgvector_available() else ExactIndex)
         assert get_index() is get_index()
         index_module.reset_index()
         with override_settings(MATCHER_INDEX_BACKEND="matcher.tests.test_index.StubIndex"):
@@ -185,3 +206,55 @@ def test_get_index_is_one_configured_instance():
 class StubIndex:
     def search(self, query, k, image_ids=None):
         return []
+
+
+# --- the exact index's incremental sync ---
+
+
+def test_searches_after_the_first_only_read_what_changed(embedded, monkeypatch):
+    index = ExactIndex()
+    first = embedded(1)
+    index.search(unit_vector(1), k=5)
+    monkeypatch.setattr(index, "reconcile", lambda: pytest.fail("full pass before its time"))
+
+    second = embedded(2)
+
+    assert ids(index.search(unit_vector(2), k=5)) == [second.id, first.id]
+
+
+def test_gone_rows_leave_the_matrix(embedded):
+    index = ExactIndex()
+    kept, deleted = embedded(1), embedded(2)
+    index.search(unit_vector(2), k=5)
+
+    deleted.submission.delete()
+
+    assert ids(index.search(unit_vector(2), k=5)) == [kept.id]
+    assert list(index.image_ids) == [kept.id]
+
+
+def test_flag_cleared_without_a_status_change_shows_at_the_next_full_pass(embedded, monkeypatch):
+    index = ExactIndex()
+    kept = embedded(1)
+    flagged = embedded(2, flagged_reason="a person may be visible")
+    index.search(unit_vector(2), k=5)
+
+    RoomImage.objects.filter(id=flagged.id).update(flagged_reason="")
+    assert ids(index.search(unit_vector(2), k=5)) == [kept.id]  # not seen yet
+
+    monkeypatch.setattr(index_module, "RECONCILE_SECONDS", 0)
+    assert ids(index.search(unit_vector(2), k=5)) == [flagged.id, kept.id]
+
+
+def test_a_recreated_vector_replaces_the_old_row(embedded):
+    index = ExactIndex()
+    image = embedded(1)
+    index.search(unit_vector(1), k=5)
+
+    image.embeddings.all().delete()
+    add_embedding(image, V1, unit_vector(2))
+
+    results = index.search(unit_vector(2), k=5)
+    assert ids(results) == [image.id]
+    assert results[0][1] == pytest.approx(1.0, abs=1e-6)
+    assert len(index.image_ids) == 1

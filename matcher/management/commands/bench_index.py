@@ -1,0 +1,353 @@
+"""`manage.py bench_index`: the vector index at Hotels-50K scale (figures, not a test).
+
+Loads a synthetic gallery into the configured database (a scratch one: the command
+refuses a database holding real hotels), then per backend reports the full hotel
+ranking's latency (`search_hotels`, query embedding excluded), recall@100 of the
+image search against the exact index, build time and memory/disk.
+
+The gallery is shaped like real descriptors, not uniform noise: every vector shares a
+mean direction (GeM descriptors are non-negative, so unrelated photos still have
+cosine ~0.3), hotels are centroids in a 128-dim subspace, and each hotel's
+`--per-hotel` photos scatter around its centroid. Queries are new photos of random
+hotels. Hotels get a country (40, Zipf-weighted), a city (10 per country), a chain
+(60 % of hotels, 30 chains) and coordinates near their city, so filters have the
+selectivity of a real catalogue.
+
+    DATABASE_URL=postgres://... manage.py migrate
+    DATABASE_URL=postgres://... manage.py bench_index --images 100000 --backend exact,pgvector
+"""
+
+import datetime
+import os
+import resource
+import statistics
+import struct
+import time
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.test import override_settings
+
+from matcher import index as index_module
+from matcher import pgvector_index
+from matcher.models import Embedding, IndexState
+from matcher.search import HotelFilters, search_hotels
+from rooms.models import Chain, Hotel, RoomImage, Submission
+
+BACKENDS = {"exact": index_module.EXACT_BACKEND, "pgvector": index_module.PGVECTOR_BACKEND}
+PREFIX = "BENCH-"
+COUNTRIES = 40
+CITIES_PER_COUNTRY = 10
+CHAINS = 30
+PHOTOS_PER_SUBMISSION = 4
+CHUNK = 2_500  # hotels per insert batch (50 000 photos, ~250 MB of vectors)
+FILTERS = ("none", "country", "chain", "city", "radius 25 km")
+
+
+def zipf_choice(rng, n, size, a=1.1):
+    weights = 1 / np.arange(1, n + 1) ** a
+    return rng.choice(n, size=size, p=weights / weights.sum())
+
+
+class Gallery:
+    """Deterministic synthetic descriptors: hotel centroids plus per-photo scatter."""
+
+    def __init__(self, dim: int, n_hotels: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.dim, self.seed = dim, seed
+        self.mean = unit(np.abs(rng.normal(size=dim)))
+        self.basis = rng.normal(size=(128, dim)).astype(np.float32) / np.sqrt(128)
+        self.centroids = unit(rng.normal(size=(n_hotels, 128)).astype(np.float32) @ self.basis)
+
+    def photos(self, hotel_ids: np.ndarray, seed: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, seed])
+        n = len(hotel_ids)
+        view = unit(rng.normal(size=(n, 128)).astype(np.float32) @ self.basis)
+        noise = unit(rng.normal(size=(n, self.dim)).astype(np.float32))
+        x = 0.6 * self.mean + self.centroids[hotel_ids] + 0.8 * view + 0.5 * noise
+        return unit(x).astype(np.float32)
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def percentile(values, q):
+    return float(np.percentile(values, q))
+
+
+class Command(BaseCommand):
+    help = "Latency, recall@100 and size of the vector index backends on a synthetic gallery."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--images", default="100000", help="gallery sizes, comma-separated")
+        parser.add_argument("--backend", default="exact,pgvector", help=f"of {list(BACKENDS)}")
+        parser.add_argument("--dim", type=int, default=1280)
+        parser.add_argument("--per-hotel", type=int, default=20)
+        parser.add_argument("--queries", type=int, default=30)
+        parser.add_argument("--k", type=int, default=10, help="hotels per search")
+        parser.add_argument("--ef-search", type=int, default=pgvector_index.EF_SEARCH_MIN)
+        parser.add_argument("--filters", default=",".join(FILTERS[:3]), help=f"of {FILTERS}")
+
+    def handle(self, *args, **opts):
+        backends = opts["backend"].split(",")
+        if unknown := set(backends) - set(BACKENDS):
+            raise CommandError(f"unknown backend(s) {sorted(unknown)}; use {list(BACKENDS)}")
+        if "pgvector" in backends and connection.vendor != "postgresql":
+            raise CommandError("--backend pgvector needs DATABASE_URL pointing at PostgreSQL")
+        if Hotel.objects.exclude(external_ref__startswith=PREFIX).exists():
+            raise CommandError(
+                "this database holds real hotels: point DATABASE_URL at a scratch one"
+            )
+        filters = opts["filters"].split(",")
+        if unknown := set(filters) - set(FILTERS):
+            raise CommandError(f"unknown filter(s) {sorted(unknown)}; use {list(FILTERS)}")
+        self.stdout.write(
+            f"{datetime.date.today()} {connection.vendor}, {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.1f}; dim {opts['dim']}, k={opts['k']}"
+        )
+        for n in (int(part) for part in opts["images"].split(",")):
+            gallery = self.load(n, opts["dim"], opts["per_hotel"])
+            cases = self.queries(gallery, n // opts["per_hotel"], opts["queries"], filters)
+            oracle = {}
+            for backend in ["exact", *[b for b in backends if b != "exact"]]:
+                self.bench(backend, cases, oracle, opts, report=backend in backends)
+
+    # --- the gallery ---
+
+    def load(self, n: int, dim: int, per_hotel: int) -> Gallery:
+        version = f"bench:synthetic:n{n}:d{dim}"
+        n_hotels = n // per_hotel
+        gallery = Gallery(dim, n_hotels)
+        if Embedding.objects.filter(model_version=version).count() == n_hotels * per_hotel:
+            self.stdout.write(f"\n== {n} images: reusing the loaded gallery ({version})")
+        else:
+            self.stdout.write(f"\n== {n} images: loading {n_hotels} hotels of {per_hotel} photos")
+            start = time.perf_counter()
+            self.clear()
+            self.insert(gallery, version, n_hotels, per_hotel)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")  # fresh statistics, as autovacuum would give later
+            self.stdout.write(f"   loaded in {time.perf_counter() - start:.0f} s")
+        IndexState.objects.update_or_create(pk=1, defaults={"active_version": version})
+        return gallery
+
+    def clear(self):
+        Embedding.objects.all().delete()
+        RoomImage.objects.all().delete()
+        Submission.objects.all().delete()
+        Hotel.objects.all().delete()
+        Chain.objects.filter(name__startswith=PREFIX).delete()
+
+    def insert(self, gallery, version, n_hotels, per_hotel):
+        rng = np.random.default_rng(1)
+        chains = Chain.objects.bulk_create(Chain(name=f"{PREFIX}{c}") for c in range(CHAINS))
+        country = zipf_choice(rng, COUNTRIES, n_hotels)
+        city = zipf_choice(rng, CITIES_PER_COUNTRY, n_hotels)
+        chain = zipf_choice(rng, CHAINS, n_hotels)
+        in_chain = rng.random(n_hotels) < 0.6
+        city_lat = rng.uniform(-50, 60, (COUNTRIES, CITIES_PER_COUNTRY))
+        city_lon = rng.uniform(-170, 170, (COUNTRIES, CITIES_PER_COUNTRY))
+        lat = city_lat[country, city] + rng.normal(0, 0.1, n_hotels)
+        lon = city_lon[country, city] + rng.normal(0, 0.1, n_hotels)
+        for start in range(0, n_hotels, CHUNK):
+            with transaction.atomic():
+                hotels = Hotel.objects.bulk_create(
+                    Hotel(
+                        name=f"Hotel {h}",
+                        chain=chains[chain[h]] if in_chain[h] else None,
+                        city=f"City {country[h]}-{city[h]}",
+                        country_code=country_code(country[h]),
+                        latitude=float(lat[h]),
+                        longitude=float(lon[h]),
+                        external_ref=f"{PREFIX}{h}",
+                    )
+                    for h in range(start, min(n_hotels, start + CHUNK))
+                )
+                self.insert_photos(gallery, version, hotels, start, per_hotel)
+
+    def insert_photos(self, gallery, version, hotels, first_hotel, per_hotel):
+        per_submission = min(PHOTOS_PER_SUBMISSION, per_hotel)
+        submissions = Submission.objects.bulk_create(
+            Submission(hotel=hotel, room_number=str(s))
+            for hotel in hotels
+            for s in range(-(-per_hotel // per_submission))
+        )
+        by_hotel = len(submissions) // len(hotels)
+        images = RoomImage.objects.bulk_create(
+            RoomImage(
+                submission=submissions[h * by_hotel + p // per_submission],
+                file=f"rooms/bench/{hotel.pk}-{p}.jpg",
+                width=640,
+                height=480,
+                sha256=f"{hotel.pk:032d}{p:032d}",
+                phash="0" * 16,
+                status=RoomImage.Status.EMBEDDED,
+            )
+            for h, hotel in enumerate(hotels)
+            for p in range(per_hotel)
+        )
+        hotel_index = np.repeat(np.arange(first_hotel, first_hotel + len(hotels)), per_hotel)
+        vectors = gallery.photos(hotel_index, seed=first_hotel)
+        write_vectors(version, [image.pk for image in images], vectors)
+
+    def queries(self, gallery, n_hotels, count, filters) -> list:
+        """(filter name, HotelFilters, query vector), `count` per filter."""
+        rng = np.random.default_rng(7)
+        targets = rng.choice(n_hotels, size=count)
+        vectors = gallery.photos(targets, seed=10**9)  # views no traveller uploaded
+        hotels = Hotel.objects.in_bulk([f"{PREFIX}{t}" for t in targets], field_name="external_ref")
+        cases = []
+        for name in filters:
+            for target, vector in zip(targets, vectors, strict=True):
+                filters = hotel_filter(name, hotels[f"{PREFIX}{target}"])
+                if filters is not None or name == "none":  # "chain": hotels in a chain only
+                    cases.append((name, filters, vector))
+        return cases
+
+    # --- one backend ---
+
+    def bench(self, backend, cases, oracle, opts, report=True):
+        with override_settings(MATCHER_INDEX_BACKEND=BACKENDS[backend]):
+            index_module.reset_index()
+            index = index_module.get_index()
+            if backend == "pgvector":
+                index.ef_search = opts["ef_search"]
+            build, size = self.build(backend, index, cases[0][2])
+            latency, recall = {}, {}
+            for name, filters, vector in cases:
+                restriction = {} if filters is None else {"hotels": hotels_of(filters)}
+                found = index.search(vector, 100, **restriction)
+                key = (name, vector.tobytes())
+                if backend == "exact":
+                    oracle[key] = {image_id for image_id, _ in found}
+                truth = oracle[key]
+                recall.setdefault(name, []).append(
+                    len(truth & {i for i, _ in found}) / max(1, len(truth))
+                )
+                start = time.perf_counter()
+                search_hotels(vector, k=opts["k"], filters=filters)
+                latency.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+            index_module.reset_index()
+        if report:
+            self.report(backend, build, size, latency, recall)
+
+    def build(self, backend, index, vector) -> tuple[float, str]:
+        """(seconds, size) of making the backend ready: HNSW build, or the exact load."""
+        version = IndexState.get().active_version
+        start = time.perf_counter()
+        if backend == "pgvector":
+            from matcher.pgvector_index import ensure_hnsw_index, hnsw_index_name
+
+            with connection.cursor() as cursor:
+                cursor.execute("SET maintenance_work_mem = '8GB'")
+                cursor.execute("SET max_parallel_maintenance_workers = 1")  # 2 cores
+            ensure_hnsw_index(version, len(vector))
+            seconds = time.perf_counter() - start
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_size_pretty(pg_relation_size(%s)), "
+                    "pg_size_pretty(pg_total_relation_size('matcher_embedding'))",
+                    [hnsw_index_name(version, len(vector))],
+                )
+                index_size, table_size = cursor.fetchone()
+            return seconds, f"HNSW index {index_size}; embedding table {table_size}"
+        index.search(vector, 1)  # first search loads the matrix
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return seconds, f"matrix {index.matrix.nbytes / 2**20:.0f} MiB; peak RSS {peak:.0f} MiB"
+
+    def report(self, backend, build, size, latency, recall):
+        self.stdout.write(f"-- {backend}: ready in {build:.1f} s; {size}")
+        self.stdout.write(f"   {'filter':14s} {'p50 ms':>8s} {'p95 ms':>8s} {'recall@100':>10s}")
+        for name, values in latency.items():
+            self.stdout.write(
+                f"   {name:14s} {percentile(values, 50):8.1f} {percentile(values, 95):8.1f} "
+                f"{statistics.fmean(recall[name]):10.3f}"
+            )
+
+
+def country_code(i: int) -> str:
+    return chr(65 + i // 26) + chr(65 + i % 26)
+
+
+def hotel_filter(name, hotel) -> HotelFilters | None:
+    """The investigator's filter around the right hotel (so it is a plausible query)."""
+    if name == "none":
+        return None
+    if name == "country":
+        return HotelFilters(country=hotel.country_code)
+    if name == "chain":
+        return HotelFilters(chain=hotel.chain) if hotel.chain_id else None
+    if name == "city":
+        return HotelFilters(country=hotel.country_code, city=hotel.city)
+    return HotelFilters(near=(hotel.latitude, hotel.longitude), radius_km=25)
+
+
+def hotels_of(filters):
+    from matcher.search import hotels_matching
+
+    return hotels_matching(filters)
+
+
+# --- bulk vector writes: COPY on PostgreSQL (both columns), executemany elsewhere ---
+
+
+def write_vectors(version, image_ids, vectors):
+    now = datetime.datetime.now(datetime.UTC)
+    dim = vectors.shape[1]
+    if connection.vendor == "postgresql" and has_embedding_column():
+        copy_vectors(version, image_ids, vectors, now)
+        return
+    table = Embedding._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (image_id, model_version, dim, vector, created_at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [
+                (pk, version, dim, vector.astype("<f4").tobytes(), now)
+                for pk, vector in zip(image_ids, vectors, strict=True)
+            ],
+        )
+
+
+def has_embedding_column() -> bool:
+    from matcher.pgvector_index import pgvector_available
+
+    return pgvector_available()
+
+
+PG_EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+
+def copy_vectors(version, image_ids, vectors, now):
+    """Binary COPY writing `vector` and `embedding` together (the trigger then skips)."""
+    dim = vectors.shape[1]
+    micros = int((now - PG_EPOCH).total_seconds() * 1_000_000)
+    version_bytes = version.encode()
+    fixed = (
+        struct.pack(">i", len(version_bytes))
+        + version_bytes
+        + struct.pack(">ii", 4, dim)
+        + struct.pack(">i", 4 * dim)
+    )
+    tail = struct.pack(">iq", 8, micros) + struct.pack(">ihh", 4 + 4 * dim, dim, 0)
+    columns = "image_id, model_version, dim, vector, created_at, embedding"
+    raw = connection.connection  # psycopg 3 connection under Django's wrapper
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            f"COPY {Embedding._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
+        for pk, vector in zip(image_ids, vectors, strict=True):
+            copy.write(
+                struct.pack(">hiq", 6, 8, pk)
+                + fixed
+                + vector.astype("<f4").tobytes()
+                + tail
+                + vector.astype(">f4").tobytes()
+            )
+        copy.write(struct.pack(">h", -1))

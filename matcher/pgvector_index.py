@@ -1,0 +1,233 @@
+"""Vector search in PostgreSQL with pgvector: HNSW, filters inside the SQL.
+
+Selected automatically by `matcher.index.get_index()` when the database is PostgreSQL
+and migration `matcher.0002_pgvector` found pgvector (the `embedding` column exists).
+
+- Vectors: `matcher_embedding.embedding` mirrors `Embedding.vector` (a trigger keeps
+  them equal), so a new vector is searchable as soon as its transaction commits.
+- Index: one partial HNSW index per model version, on `embedding::halfvec(D)` with
+  cosine distance. halfvec halves the index (2 bytes a dimension) and its recall loss
+  is measured in docs/benchmarks.md; scores are then recomputed on the float32
+  vectors, so similarities are exact whatever the index.
+- Liveness: the query joins `rooms_roomimage`, so hidden, flagged and deleted images
+  drop out at once, with no index maintenance.
+- Filters (hotels): a subquery in the same statement. Broad filters use pgvector 0.8's
+  iterative index scan (`hnsw.iterative_scan = relaxed_order`), which keeps walking
+  the graph until k rows pass the filter; filters matching few images (at most
+  `EXACT_BELOW`) are searched exactly, which is both faster and complete there.
+"""
+
+import hashlib
+import logging
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from matcher.models import Embedding, IndexState
+from rooms.models import RoomImage, Submission
+
+logger = logging.getLogger(__name__)
+
+# Filtered searches over at most this many images are exact: scanning them costs about
+# what an iterative HNSW scan pays to find k of them when they are this rare (1M: 0.5 %).
+EXACT_BELOW = 5_000
+AUTO_BUILD_ROWS = 20_000  # a missing HNSW index is built on first search below this
+EF_SEARCH_MIN = 800  # recall@100 ≥ 0.95 on the 100k benchmark (docs/benchmarks.md)
+MAX_SCAN_TUPLES = 200_000  # iterative scans give up here (pgvector default: 20 000)
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+
+
+def pgvector_available(using=None) -> bool:
+    """PostgreSQL with the `embedding` column that migration 0002 adds when it can."""
+    conn = connection if using is None else using
+    if conn.vendor != "postgresql":
+        return False
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = %s "
+            "AND column_name = 'embedding' AND table_schema = current_schema()",
+            [Embedding._meta.db_table],
+        )
+        return cursor.fetchone() is not None
+
+
+def pgvector_version() -> tuple[int, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cursor.fetchone()
+    return tuple(int(part) for part in row[0].split(".")) if row else ()
+
+
+def hnsw_index_name(version: str, dim: int) -> str:
+    digest = hashlib.sha1(f"{version}/{dim}".encode()).hexdigest()[:16]
+    return f"matcher_hnsw_{digest}"
+
+
+def hnsw_index_exists(version: str, dim: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [hnsw_index_name(version, dim)])
+        return cursor.fetchone()[0]
+
+
+def ensure_hnsw_index(version: str, dim: int, *, concurrently: bool = False) -> bool:
+    """Create the HNSW index serving `version`; True when it was created now.
+
+    `concurrently=True` (management command, outside a transaction) lets uploads go on
+    during a long build; the default blocks writes to the table while it runs.
+    """
+    if hnsw_index_exists(version, dim):
+        return False
+    dim = int(dim)
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            # Deferred FK checks of this transaction's inserts must fire before DDL.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        # The version is a parameter bound client-side: the partial predicate is a literal.
+        cursor.execute(
+            f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS "
+            f"{hnsw_index_name(version, dim)} ON {Embedding._meta.db_table} "
+            f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
+            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
+            "WHERE model_version = %s",
+            [version],
+        )
+        if connection.in_atomic_block:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    logger.info("built HNSW index %s for %s", hnsw_index_name(version, dim), version)
+    return True
+
+
+def vector_literal(query: np.ndarray) -> str:
+    # repr of a float32 widened to float64 round-trips exactly back to float32.
+    return "[" + ",".join(repr(float(x)) for x in query) + "]"
+
+
+class PgvectorIndex:
+    """`VectorIndex` on PostgreSQL + pgvector (see the module docstring)."""
+
+    accepts_hotel_filter = True
+
+    def __init__(self, ef_search: int = EF_SEARCH_MIN):
+        self.ef_search = ef_search
+        self.iterative = pgvector_version() >= (0, 8)
+        self._ready: set[tuple[str, int]] = set()  # (version, dim) with an HNSW index
+        self._dims: dict[str, int] = {}
+
+    def search(self, query, k, image_ids=None, hotels: QuerySet | None = None):
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        version = IndexState.get().active_version
+        if not version or k <= 0:
+            return []
+        dim = self.version_dim(version)
+        if dim is None:
+            return []
+        if len(query) != dim:
+            raise ValueError(f"query has {len(query)} dims, index {version!r} has {dim}")
+        where, params = restriction_sql(image_ids, hotels)
+        approximate = self.has_index(version, dim)
+        if approximate and where:
+            approximate = (
+                self.iterative and count_up_to(version, where, params, EXACT_BELOW) > EXACT_BELOW
+            )
+        sql, sql_params = nearest_sql(
+            vector_literal(query), dim, version, where, params, k, approximate
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            if approximate:
+                self.configure_scan(cursor, k)
+            cursor.execute(sql, sql_params)
+            return [(image_id, float(similarity)) for image_id, similarity in cursor.fetchall()]
+
+    def version_dim(self, version: str) -> int | None:
+        """The version's dimension (fixed per version: it is part of the version key)."""
+        if version not in self._dims:
+            dim = (
+                Embedding.objects.filter(model_version=version)
+                .values_list("dim", flat=True)
+                .first()
+            )
+            if dim is None:
+                return None
+            self._dims[version] = dim
+        return self._dims[version]
+
+    def configure_scan(self, cursor, k) -> None:
+        """Per transaction: enough candidates for k, and keep scanning past filtered rows."""
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(1000, max(self.ef_search, k))])
+        if self.iterative:
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [MAX_SCAN_TUPLES])
+
+    def has_index(self, version: str, dim: int) -> bool:
+        """Whether the HNSW index exists, building it when the version is still small."""
+        if (version, dim) in self._ready:
+            return True
+        if not hnsw_index_exists(version, dim):
+            if count_up_to(version, "", [], AUTO_BUILD_ROWS) > AUTO_BUILD_ROWS:
+                logger.warning(
+                    "no HNSW index for %s: searching exactly (slow) until "
+                    "`manage.py pgvector_index` builds it",
+                    version,
+                )
+                return False
+            ensure_hnsw_index(version, dim)
+        self._ready.add((version, dim))
+        return True
+
+
+def restriction_sql(image_ids, hotels: QuerySet | None) -> tuple[str, list]:
+    """SQL conditions (on aliases e = embedding, i = image) for the allowed images."""
+    where, params = "", []
+    if image_ids is not None:
+        where += " AND e.image_id = ANY(%s)"
+        params.append([int(pk) for pk in np.asarray(image_ids).reshape(-1)])
+    if hotels is not None:
+        hotel_sql, hotel_params = hotels.values("pk").query.sql_with_params()
+        where += (
+            f" AND i.submission_id IN (SELECT s.id FROM {Submission._meta.db_table} s"
+            f" WHERE s.hotel_id IN ({hotel_sql}))"
+        )
+        params.extend(hotel_params)
+    return where, params
+
+
+SEARCHABLE = (
+    f"FROM {Embedding._meta.db_table} e JOIN {RoomImage._meta.db_table} i ON i.id = e.image_id "
+    f"WHERE e.model_version = %s AND i.status = '{RoomImage.Status.EMBEDDED}' "
+    "AND i.flagged_reason = ''"
+)
+
+
+def count_up_to(version: str, where: str, params: list, bound: int) -> int:
+    """Searchable images passing `where`, counted up to `bound + 1` (bounded cost)."""
+    limit = int(bound) + 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 {SEARCHABLE}{where} LIMIT {limit}) AS allowed",
+            [version, *params],
+        )
+        return cursor.fetchone()[0]
+
+
+def nearest_sql(literal, dim, version, where, params, k, approximate) -> tuple[str, list]:
+    """SQL and params for the top-k (image_id, cosine), best first.
+
+    Ordering by the indexed expression (`embedding::halfvec(D)`) lets the planner use
+    the HNSW index; ordering by the float32 distance cannot, so that is an exact scan.
+    Either way the similarity comes from the float32 vectors and the final order is
+    exact among the candidates (relaxed_order may return them slightly out of order).
+    """
+    dim = int(dim)
+    select = f"SELECT e.image_id, e.embedding <=> %s::vector AS distance {SEARCHABLE}{where}"
+    select_params = [literal, version, *params]
+    if approximate:
+        order, order_params = f"e.embedding::halfvec({dim}) <=> %s::halfvec({dim})", [literal]
+    else:
+        order, order_params = "distance, e.image_id", []
+    sql = (
+        f"WITH nearest AS MATERIALIZED ({select} ORDER BY {order} LIMIT %s) "
+        "SELECT image_id, 1 - distance FROM nearest ORDER BY distance, image_id"
+    )
+    return sql, [*select_params, *order_params, k]

@@ -1,0 +1,202 @@
+"""The pgvector backend: its column, trigger and HNSW index, and recall against the exact index.
+
+Run on PostgreSQL by `scripts/pytest-pgvector` (TC_TEST_DB=pgvector: a missing pgvector
+fails there). Under the default SQLite settings only the backend selection runs.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from matcher import pgvector_index
+from matcher.index import ExactIndex, get_index, reset_index
+from matcher.models import Embedding
+from matcher.pgvector_index import (
+    PgvectorIndex,
+    ensure_hnsw_index,
+    hnsw_index_name,
+    pgvector_available,
+)
+from matcher.tests.embedding_factories import add_embedding, make_room_image, set_active
+from rooms.models import Chain, Hotel, RoomImage, Submission
+
+pytestmark = pytest.mark.django_db
+VERSION = "test-backbone:cccc:gem3-448:d32"
+DIM = 32
+COUNTRIES = ["US", "FR", "JP", "BR"]
+
+
+@pytest.fixture
+def pgvector(db):
+    if not pgvector_available():
+        if os.environ.get("TC_TEST_DB") == "pgvector":
+            pytest.fail("the pgvector test run has no pgvector column (migration matcher.0002)")
+        pytest.skip("needs PostgreSQL with pgvector: run scripts/pytest-pgvector")
+    set_active(VERSION)
+
+
+def test_backend_follows_the_database():
+    reset_index()
+    try:
+        expected = PgvectorIndex if connection.vendor == "postgresql" else ExactIndex
+        assert type(get_index()) is expected
+    finally:
+        reset_index()
+
+
+def stored_embedding(embedding_id) -> np.ndarray:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT embedding::text FROM matcher_embedding WHERE id = %s", [embedding_id]
+        )
+        text = cursor.fetchone()[0]
+    return np.array(text.strip("[]").split(","), dtype=np.float32)
+
+
+def test_trigger_mirrors_the_float32_bytes_exactly(pgvector, hotel):
+    vector = np.random.default_rng(1).normal(size=DIM).astype(np.float32)
+    vector[:4] = [0.0, -0.0, 1e-40, -3.5]  # zero, negative zero, a subnormal, a negative
+    row = add_embedding(make_room_image(hotel, status=RoomImage.Status.EMBEDDED), VERSION, vector)
+
+    assert np.array_equal(stored_embedding(row.pk), vector)
+
+    replaced = np.ones(DIM, dtype=np.float32)
+    Embedding.objects.filter(pk=row.pk).update(vector=replaced.astype("<f4").tobytes())
+    assert np.array_equal(stored_embedding(row.pk), replaced)
+
+
+# --- a gallery shaped like the real one: hotels of 20 photos around a centroid ---
+
+
+def gallery(n_hotels=100, per_hotel=20, seed=0):
+    """Hotels (country by index, chain every 3rd) with photos near the hotel's centroid."""
+    rng = np.random.default_rng(seed)
+    chain = Chain.objects.create(name="Gallery chain")
+    hotels = Hotel.objects.bulk_create(
+        Hotel(
+            name=f"Gallery {h}",
+            chain=chain if h % 3 == 0 else None,
+            city=f"City {h % 10}",
+            country_code=COUNTRIES[h % len(COUNTRIES)],
+            latitude=h / 10,
+            longitude=h / 10,
+            external_ref=f"G-{h}",
+        )
+        for h in range(n_hotels)
+    )
+    submissions = Submission.objects.bulk_create(
+        Submission(hotel=hotel, room_number="1") for hotel in hotels
+    )
+    images = RoomImage.objects.bulk_create(
+        RoomImage(
+            submission=submissions[n // per_hotel],
+            file=f"rooms/g/{n}.jpg",
+            width=64,
+            height=48,
+            sha256=f"{n:064d}",
+            phash="0" * 16,
+            status=RoomImage.Status.EMBEDDED,
+        )
+        for n in range(n_hotels * per_hotel)
+    )
+    centroids = rng.normal(size=(n_hotels, DIM))
+    vectors = np.repeat(centroids, per_hotel, axis=0) + rng.normal(size=(len(images), DIM))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("<f4")
+    Embedding.objects.bulk_create(
+        Embedding(image=image, model_version=VERSION, dim=DIM, vector=vector.tobytes())
+        for image, vector in zip(images, vectors, strict=True)
+    )
+    return hotels, rng
+
+
+def queries(rng, count=10):
+    vectors = rng.normal(size=(count, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def recall(found, truth) -> float:
+    return len({i for i, _ in found} & {i for i, _ in truth}) / len(truth)
+
+
+def test_hnsw_recall_against_the_exact_index(pgvector):
+    _, rng = gallery()
+    pg, exact = PgvectorIndex(), ExactIndex()
+    recalls = []
+    for query in queries(rng):
+        truth, found = exact.search(query, 100), pg.search(query, 100)
+        assert len(found) == 100
+        # Scores are recomputed on float32: equal to the exact ones, best first.
+        expected = dict(truth)
+        for image_id, score in found:
+            if image_id in expected:
+                assert score == pytest.approx(expected[image_id], abs=1e-5)
+        assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+        recalls.append(recall(found, truth))
+    assert np.mean(recalls) >= 0.95
+    assert pgvector_index.hnsw_index_exists(VERSION, DIM)  # built on first search (small)
+
+
+def test_the_index_serves_the_query(pgvector):
+    gallery(n_hotels=10)
+    ensure_hnsw_index(VERSION, DIM)
+    sql, params = pgvector_index.nearest_sql(
+        pgvector_index.vector_literal(np.ones(DIM, dtype=np.float32)),
+        DIM,
+        VERSION,
+        "",
+        [],
+        10,
+        True,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # tiny table: force the choice
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert hnsw_index_name(VERSION, DIM) in plan
+
+
+def test_broad_filter_uses_the_iterative_scan_and_fills_k(pgvector, monkeypatch):
+    hotels, rng = gallery()
+    monkeypatch.setattr(pgvector_index, "EXACT_BELOW", 10)  # force the HNSW path
+    france = Hotel.objects.filter(country_code="FR")
+    french_images = set(
+        RoomImage.objects.filter(submission__hotel__in=france).values_list("pk", flat=True)
+    )
+    pg, exact = PgvectorIndex(), ExactIndex()
+    for query in queries(rng, 5):
+        found = pg.search(query, 100, hotels=france)
+        assert len(found) == 100  # a post-filter on a global top-100 would give ~25
+        assert {image_id for image_id, _ in found} <= french_images
+        assert recall(found, exact.search(query, 100, hotels=france)) >= 0.9
+
+
+def test_selective_filter_is_exact(pgvector):
+    _, rng = gallery()
+    city = Hotel.objects.filter(city="City 4", country_code="US")  # 5 hotels, 100 photos
+    pg, exact = PgvectorIndex(), ExactIndex()
+    for query in queries(rng, 3):
+        found = pg.search(query, 50, hotels=city)
+        truth = exact.search(query, 50, hotels=city)
+        assert len(found) == 50
+        assert [i for i, _ in found] == [i for i, _ in truth]
+        assert [s for _, s in found] == pytest.approx([s for _, s in truth], abs=1e-5)
+
+
+def test_large_version_without_index_is_searched_exactly(pgvector, monkeypatch, caplog):
+    _, rng = gallery(n_hotels=10)
+    monkeypatch.setattr(pgvector_index, "AUTO_BUILD_ROWS", 5)
+    query = queries(rng, 1)[0]
+
+    found = PgvectorIndex().search(query, 30)
+
+    assert not pgvector_index.hnsw_index_exists(VERSION, DIM)
+    assert "no HNSW index" in caplog.text
+    assert [i for i, _ in found] == [i for i, _ in ExactIndex().search(query, 30)]
+
+
+def test_wrong_dimension_is_refused(pgvector):
+    gallery(n_hotels=2)
+    with pytest.raises(ValueError, match="dims"):
+        PgvectorIndex().search(np.ones(DIM + 1, dtype=np.float32), 5)

@@ -263,7 +263,12 @@ def store_all(decoded: dict, extractor, expect: str, outcomes: Counter, batch_si
     vectors = extractor.describe_images([decoded[i] for i in ids], batch_size=batch_size)
     for image_id, vector in zip(ids, vectors, strict=True):
         # Keypoints from the same decode: the 512 px thumbnail is what SIFT sees anyway.
-        local = live_rerank.describe_local(decoded[image_id])
+        # They halve a worker's rate (docs/benchmarks.md), hence the switch.
+        local = (
+            live_rerank.describe_local(decoded[image_id])
+            if settings.MATCHER_LOCAL_FEATURES
+            else None
+        )
         stored = store_embedding(
             image_id, extractor.version_key, vector, expect=expect, local_features=local
         )

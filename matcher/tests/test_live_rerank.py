@@ -115,6 +115,16 @@ def test_the_task_stores_keypoints_with_the_embedding_once(hotel, room):
     np.testing.assert_array_equal(stored.descriptors, expected.descriptors)
 
 
+def test_keypoints_can_be_switched_off_for_throughput(hotel, room, settings):
+    settings.MATCHER_LOCAL_FEATURES = False
+    style, rendered, _ = room
+    image = make_room_image(hotel, demo_images.photo_jpeg(style, 0, room=rendered))
+
+    assert embed_image.apply(args=[image.id]).get() == "embedded"
+    assert Embedding.objects.filter(image=image).exists()
+    assert not LocalFeatureSet.objects.filter(image=image).exists()
+
+
 def test_reembed_path_stores_keypoints_too(hotel, room):
     style, rendered, _ = room
     image = make_room_image(

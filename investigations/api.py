@@ -71,7 +71,7 @@ class HotelSummarySerializer(serializers.Serializer):
 class HotelResultSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField(
-        help_text="Sum of the hotel's best 3 photo scores (cosine similarity, plus up to 0.5 "
+        help_text="The hotel's best photo score (cosine similarity, plus up to 0.5 "
         "for geometrically verified local-feature matches)."
     )
     hotel = HotelSummarySerializer()

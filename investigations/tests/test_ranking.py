@@ -135,7 +135,7 @@ def test_results_shape_and_order(active, chain):
     outcome = search_hotels(QUERY, k=5)
     assert names(outcome) == ["Best", "Second"]
     first = outcome.hotels[0]
-    assert first["rank"] == 1 and first["score"] == pytest.approx(0.95 + 0.9 + 0.3, abs=1e-4)
+    assert first["rank"] == 1 and first["score"] == pytest.approx(0.95, abs=1e-4)  # max
     assert first["hotel"] == {
         "id": best.pk,
         "name": "Best",
@@ -151,6 +151,17 @@ def test_results_shape_and_order(active, chain):
     assert first["matches"][0]["url"].startswith("/media/rooms/")
     assert outcome.chains == [
         {"rank": 1, "score": first["score"], "chain": {"id": chain.pk, "name": chain.name}}
+    ]
+
+
+def test_one_strong_photo_beats_many_weak_ones_by_default(active):
+    # The measured default ("max"): a hotel photographed once is not outvoted.
+    add_photos(add_hotel("Once, exact"), [0.93])
+    add_photos(add_hotel("Many, look-alike"), [0.9, 0.88, 0.87])
+    assert names(search_hotels(QUERY, k=2)) == ["Once, exact", "Many, look-alike"]
+    assert names(search_hotels(QUERY, k=2, aggregation="sum")) == [
+        "Many, look-alike",
+        "Once, exact",
     ]
 
 

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from matcher.descriptors import EmptyQueryError, load_image, query_similarity, rotations
+from matcher.evaluation.hotel_ranking import DEPTH, hotel_metrics
 from matcher.evaluation.metrics import summarize
 from matcher.evaluation.occlusion import LEVELS, occlude, person_mask
 from matcher.local_features import LocalConfig, extract
@@ -172,9 +173,24 @@ def _ranked_metrics(ctx, query_vectors, query_local=None):
     )
     if rerank_ms is not None:
         metrics["rerank_ms_per_query"] = round(rerank_ms, 1)
+    metrics["hotels"] = _hotel_metrics(
+        similarity, ranking, groups, [items[i].group for i in queries]
+    )
     return {
         key: round(value, 4) if isinstance(value, float) else value
         for key, value in metrics.items()
+    }
+
+
+def _hotel_metrics(similarity, ranking, groups, query_groups):
+    """Groups as hotels: each aggregation's hotel top-1 and MAP@5 (see hotel_ranking)."""
+    rankings = [
+        [(int(j), float(row[j])) for j in order[:DEPTH]]
+        for row, order in zip(similarity, ranking, strict=True)
+    ]
+    return {
+        name: {key: round(value, 4) for key, value in scores.items()}
+        for name, scores in hotel_metrics(rankings, list(groups), query_groups).items()
     }
 
 

@@ -87,7 +87,18 @@ def format_table(result):
                 f"{level:8} {variant:7} {m['map']:6.3f} {m['top1']:6.3f} "
                 f"{m['top10']:6.3f} {m['top100']:6.3f}"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + _hotel_lines(result))
+
+
+def _hotel_lines(result):
+    """Groups taken as hotels: hotel top-1 / MAP@5 of each aggregation, per level."""
+    lines = ["", "hotel ranking (groups as hotels): top-1 / MAP@5"]
+    for level, scores in result["levels"].items():
+        metrics = scores if level == "none" else scores["masked"]
+        cells = [f"{name} {m['top1']:.3f}/{m['map5']:.3f}" for name, m in metrics["hotels"].items()]
+        label = level if level == "none" else f"{level} masked"
+        lines.append(f"  {label:15} " + "; ".join(cells))
+    return lines
 
 
 def _rerank_line(rerank):

@@ -77,26 +77,9 @@ def broker():
 
 @pytest.fixture
 def worker_env(broker, tmp_path):
-    database = tmp_path / "worker.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "traffickcam.test_settings",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "CELERY_BROKER_URL": BROKER_URL,
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "PRIVATE_MEDIA_ROOT": str(tmp_path / "private"),
-        "UPLOAD_RATE": "1000/hour",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("REDIS_CACHE_URL", None)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    return env, database
+    env = testing.django_env(tmp_path, broker_url=BROKER_URL)
+    testing.migrate(env)
+    return env, testing.sqlite_path(env)
 
 
 @pytest.fixture

@@ -161,6 +161,18 @@ def _private(response, disposition):
     return response
 
 
+def _exported_search(request, pk):
+    """The search to export, once its export is in the audit trail."""
+    search = _visible_search(request, pk)
+    audit_record(
+        user=request.user,
+        search=search,
+        action=AuditEntry.Action.EXPORT,
+        client_address=_client_address(request),
+    )
+    return search
+
+
 def _attachment(response, search, extension):
     return _private(response, f'attachment; filename="search-{search.pk}.{extension}"')
 
@@ -170,14 +182,8 @@ class SearchExportCsvApi(APIView):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, summary="Case file (CSV)")
     def get(self, request, pk):
-        search = _visible_search(request, pk)
+        search = _exported_search(request, pk)
         body = search_export_csv(search, request.build_absolute_uri)
-        audit_record(
-            user=request.user,
-            search=search,
-            action=AuditEntry.Action.EXPORT,
-            client_address=_client_address(request),
-        )
         return _attachment(
             HttpResponse(body, content_type="text/csv; charset=utf-8"), search, "csv"
         )
@@ -188,14 +194,8 @@ class SearchExportJsonApi(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Case file (JSON)")
     def get(self, request, pk):
-        search = _visible_search(request, pk)
+        search = _exported_search(request, pk)
         data = search_export(search, request.build_absolute_uri)
-        audit_record(
-            user=request.user,
-            search=search,
-            action=AuditEntry.Action.EXPORT,
-            client_address=_client_address(request),
-        )
         return _attachment(Response(data), search, "json")
 
 

@@ -67,3 +67,30 @@ class LocalFeatureSet(models.Model):
 
     def __str__(self):
         return f"Local features of image {self.image_id} ({self.version})"
+
+
+class Projection(models.Model):
+    """A PCA projection of one model version's vectors, for the pgvector index at scale.
+
+    Learned from a sample of the gallery (no labels). Its vectors are ordinary
+    `Embedding` rows of version `key`, written with every new embedding of
+    `source_version`; the search uses them once `complete` (see matcher.projection).
+    """
+
+    source_version = models.CharField(max_length=120, db_index=True)
+    key = models.CharField(max_length=120, unique=True)
+    dim = models.PositiveIntegerField()
+    components = models.BinaryField(help_text="float32 (source dim × dim), little-endian")
+    explained_variance = models.FloatField(help_text="share of the sample's energy kept")
+    sample_size = models.PositiveIntegerField()
+    complete = models.BooleanField(
+        default=False, help_text="every vector of the source version has its projection"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Projection {self.key}"
+
+    def matrix(self) -> np.ndarray:
+        source_dim = len(self.components) // (4 * self.dim)
+        return np.frombuffer(bytes(self.components), dtype="<f4").reshape(source_dim, self.dim)

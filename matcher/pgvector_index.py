@@ -24,6 +24,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from matcher import projection
 from matcher.models import Embedding, IndexState
 from rooms.models import RoomImage, Submission
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 EXACT_BELOW = 5_000
 AUTO_BUILD_ROWS = 20_000  # a missing HNSW index is built on first search below this
 EF_SEARCH_MIN = 800  # recall@100 ≥ 0.95 on the 100k benchmark (docs/benchmarks.md)
+SHORTLIST_MIN = 400  # PCA graph: candidates re-scored exactly (docs/benchmarks.md, 1M)
 MAX_SCAN_TUPLES = 200_000  # iterative scans give up here (pgvector default: 20 000)
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
@@ -126,17 +128,23 @@ class PgvectorIndex:
         if len(query) != dim:
             raise ValueError(f"query has {len(query)} dims, index {version!r} has {dim}")
         where, params = restriction_sql(image_ids, hotels)
-        approximate = self.has_index(version, dim)
+        reduction = self.reduction(version)
+        approximate = reduction is not None or self.has_index(version, dim)
         if approximate and where:
             approximate = (
                 self.iterative and count_up_to(version, where, params, EXACT_BELOW) > EXACT_BELOW
             )
-        sql, sql_params = nearest_sql(
-            vector_literal(query), dim, version, where, params, k, approximate
-        )
+        candidates = k
+        if approximate and reduction is not None:
+            candidates = shortlist_size(k)
+            sql, sql_params = shortlist_sql(query, reduction, version, where, params, k)
+        else:
+            sql, sql_params = nearest_sql(
+                vector_literal(query), dim, version, where, params, k, approximate
+            )
         with transaction.atomic(), connection.cursor() as cursor:
             if approximate:
-                self.configure_scan(cursor, k)
+                self.configure_scan(cursor, candidates)
             cursor.execute(sql, sql_params)
             return [(image_id, float(similarity)) for image_id, similarity in cursor.fetchall()]
 
@@ -159,6 +167,13 @@ class PgvectorIndex:
         if self.iterative:
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [MAX_SCAN_TUPLES])
+
+    def reduction(self, version: str):
+        """The complete PCA projection of `version` whose HNSW index exists, or None."""
+        reduction = projection.active_reduction(version)
+        if reduction is None or not self.has_index(reduction.key, reduction.dim):
+            return None
+        return reduction
 
     def has_index(self, version: str, dim: int) -> bool:
         """Whether the HNSW index exists, building it when the version is still small."""
@@ -231,3 +246,31 @@ def nearest_sql(literal, dim, version, where, params, k, approximate) -> tuple[s
         "SELECT image_id, 1 - distance FROM nearest ORDER BY distance, image_id"
     )
     return sql, [*select_params, *order_params, k]
+
+
+def shortlist_size(k: int) -> int:
+    return max(2 * k, SHORTLIST_MIN)
+
+
+def shortlist_sql(query, reduction, version, where, params, k) -> tuple[str, list]:
+    """SQL and params for the top-k (image_id, cosine) through a PCA projection's graph.
+
+    The HNSW index of `reduction.key` yields a shortlist of `shortlist_size(k)` images;
+    their float32 vectors of `version` give the exact similarity and the final order.
+    Filters (`where`) apply to the shortlist scan, so iterative scans still fill it.
+    """
+    dim = int(reduction.dim)
+    reduced = vector_literal(projection.project(query[None, :], projection.matrix_of(reduction))[0])
+    table = Embedding._meta.db_table
+    shortlist = (
+        f"SELECT e.image_id {SEARCHABLE}{where} "
+        f"ORDER BY e.embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT %s"
+    )
+    sql = (
+        f"WITH shortlist AS MATERIALIZED ({shortlist}), "
+        f"scored AS (SELECT f.image_id, f.embedding <=> %s::vector AS distance FROM {table} f "
+        "JOIN shortlist s ON s.image_id = f.image_id WHERE f.model_version = %s) "
+        "SELECT image_id, 1 - distance FROM scored ORDER BY distance, image_id LIMIT %s"
+    )
+    full = vector_literal(query)
+    return sql, [reduction.key, *params, reduced, shortlist_size(k), full, version, k]

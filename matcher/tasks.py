@@ -70,3 +70,19 @@ def requeue_stuck_images() -> int:
     if ids:
         logger.info("re-enqueued %d stuck images", len(ids))
     return len(ids)
+
+
+@shared_task
+def fill_projections() -> int:
+    """Periodic: project vectors that a worker stored without their PCA copy.
+
+    A worker checks for projections as it stores each vector, but one that read
+    "none" just before `pgvector_index --reduce` created one writes without it.
+    """
+    from matcher import projection
+    from matcher.models import Projection
+
+    written = sum(projection.backfill(p) for p in Projection.objects.all())
+    if written:
+        logger.info("wrote %d missing PCA projections", written)
+    return written

@@ -191,6 +191,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(EMBED_SWEEP_EVERY_SECONDS),
     },
     "sweep-orphan-files": {"task": "rooms.tasks.sweep_orphan_files", "schedule": 3600.0},
+    "fill-projections": {"task": "matcher.tasks.fill_projections", "schedule": 900.0},
 }
 
 # Matcher: which backbone embeds photos (see matcher/backbones.py).

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from matcher import projection
 from matcher.descriptors import EmptyQueryError, load_image, query_similarity, rotations
 from matcher.evaluation.hotel_ranking import DEPTH, hotel_metrics
 from matcher.evaluation.metrics import summarize
@@ -35,11 +36,14 @@ def evaluate(
     progress=None,
     rerank_config=DEFAULT_RERANK,
     local_config=DEFAULT_LOCAL,
+    reduce_dim=None,
 ):
     """Score `extractor` on dataset `items`; returns a JSON-ready dict.
 
     progress(done, total) is called after each chunk of embedded images.
     rerank_config=None scores the global descriptor alone.
+    reduce_dim: rank by PCA projections learned on this gallery (matcher.projection),
+    the worst case of the pgvector graph over projections (which re-scores a shortlist).
     """
     unknown = set(occlusions) - {"none", *LEVELS}
     if unknown:
@@ -58,6 +62,10 @@ def evaluate(
     started = time.perf_counter()
     gallery = np.concatenate([extractor.describe_images(chunk) for chunk in counter.chunks(images)])
     gallery_ms = 1000 * (time.perf_counter() - started) / len(items)
+    components = None
+    if reduce_dim:
+        components, kept = projection.fit(gallery, reduce_dim)
+        gallery = projection.project(gallery, components)
 
     result = {
         "model_version": extractor.model_version,
@@ -65,6 +73,7 @@ def evaluate(
         "queries": len(queries),
         "gallery_ms_per_image": round(gallery_ms, 1),
         "rerank": None,
+        "reduction": None if components is None else {"dim": reduce_dim, "kept": round(kept, 4)},
         "levels": {},
     }
     local = None
@@ -77,6 +86,7 @@ def evaluate(
             "local_ms_per_image": round(1000 * (time.perf_counter() - started) / len(items), 1),
         }
     ctx = _Context(extractor, items, images, queries, gallery, local, rerank_config, local_config)
+    ctx.components = components
     for level in occlusions:
         result["levels"][level] = _score_level(ctx, level, counter)
     return result
@@ -147,9 +157,15 @@ def _query_vectors(extractor, images, masks, counter):
     return {"grey": np.reshape(grey, shape), "masked": np.reshape(masked, shape), "empty": empty}
 
 
+def _reduced(ctx, query_vectors):
+    if ctx.components is None:
+        return query_vectors
+    return projection.project(query_vectors, ctx.components)
+
+
 def _ranked_metrics(ctx, query_vectors, query_local=None):
     items, queries = ctx.items, ctx.queries
-    similarity = query_similarity(query_vectors, ctx.gallery)
+    similarity = query_similarity(_reduced(ctx, query_vectors), ctx.gallery)
     similarity[np.arange(len(queries)), queries] = -np.inf  # a query never retrieves itself
     rerank_ms = None
     if query_local is not None:

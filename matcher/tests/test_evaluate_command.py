@@ -97,3 +97,15 @@ def test_manifest_without_group_column_is_a_command_error(tmp_path):
 def test_unknown_occlusion_level_is_a_command_error(dataset):
     with pytest.raises(CommandError, match="occlusion"):
         _run("--dataset", str(dataset), "--occlusion", "huge")
+
+
+def test_reduce_ranks_by_a_projection_learned_on_the_dataset(dataset):
+    result = json.loads(_run("--dataset", str(dataset), "--reduce", "4", "--json", "--no-rerank"))
+    assert result["reduction"]["dim"] == 4
+    assert 0.5 < result["reduction"]["kept"] <= 1.0
+    assert result["levels"]["none"]["map"] > 0.8  # four distinct drawings fit in four dims
+
+
+def test_reduce_beyond_the_dataset_is_a_command_error(dataset):
+    with pytest.raises(CommandError, match="--reduce must be between 1 and 11"):
+        _run("--dataset", str(dataset), "--reduce", "12")

@@ -4,8 +4,6 @@ Run on PostgreSQL by `scripts/pytest-pgvector` (TC_TEST_DB=pgvector: a missing p
 fails there). Under the default SQLite settings only the backend selection runs.
 """
 
-import os
-
 import numpy as np
 import pytest
 from django.db import connection
@@ -17,24 +15,13 @@ from matcher.pgvector_index import (
     PgvectorIndex,
     ensure_hnsw_index,
     hnsw_index_name,
-    pgvector_available,
 )
-from matcher.tests.embedding_factories import add_embedding, make_room_image, set_active
+from matcher.tests.conftest import DIM, VERSION
+from matcher.tests.embedding_factories import add_embedding, make_room_image
 from rooms.models import Chain, Hotel, RoomImage, Submission
 
 pytestmark = pytest.mark.django_db
-VERSION = "test-backbone:cccc:gem3-448:d32"
-DIM = 32
 COUNTRIES = ["US", "FR", "JP", "BR"]
-
-
-@pytest.fixture
-def pgvector(db):
-    if not pgvector_available():
-        if os.environ.get("TC_TEST_DB") == "pgvector":
-            pytest.fail("the pgvector test run has no pgvector column (migration matcher.0002)")
-        pytest.skip("needs PostgreSQL with pgvector: run scripts/pytest-pgvector")
-    set_active(VERSION)
 
 
 def test_backend_follows_the_database():
@@ -70,8 +57,11 @@ def test_trigger_mirrors_the_float32_bytes_exactly(pgvector, hotel):
 # --- a gallery shaped like the real one: hotels of 20 photos around a centroid ---
 
 
-def gallery(n_hotels=100, per_hotel=20, seed=0):
-    """Hotels (country by index, chain every 3rd) with photos near the hotel's centroid."""
+def gallery(n_hotels=100, per_hotel=20, seed=0, rank=None):
+    """Hotels (country by index, chain every 3rd) with photos near the hotel's centroid.
+
+    `rank`: centroids in a random `rank`-dim subspace and little scatter (what PCA is for).
+    """
     rng = np.random.default_rng(seed)
     chain = Chain.objects.create(name="Gallery chain")
     hotels = Hotel.objects.bulk_create(
@@ -101,8 +91,12 @@ def gallery(n_hotels=100, per_hotel=20, seed=0):
         )
         for n in range(n_hotels * per_hotel)
     )
-    centroids = rng.normal(size=(n_hotels, DIM))
-    vectors = np.repeat(centroids, per_hotel, axis=0) + rng.normal(size=(len(images), DIM))
+    if rank is None:
+        centroids, scatter = rng.normal(size=(n_hotels, DIM)), 1.0
+    else:
+        centroids, scatter = rng.normal(size=(n_hotels, rank)) @ rng.normal(size=(rank, DIM)), 0.2
+    vectors = np.repeat(centroids, per_hotel, axis=0)
+    vectors += scatter * rng.normal(size=(len(images), DIM))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("<f4")
     Embedding.objects.bulk_create(
         Embedding(image=image, model_version=VERSION, dim=DIM, vector=vector.tobytes())

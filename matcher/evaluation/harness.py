@@ -135,7 +135,11 @@ def _local_features(images, masks, config, counter):
 
 
 def _query_vectors(extractor, images, masks, counter):
-    """(Q, R, D) grey and masked query vectors from one forward pass per rotation."""
+    """(Q, R, D) query vectors per rotation: grey (fill seen, mask ignored) and masked.
+
+    The masked form is what the live search computes (`describe_images` with the
+    mask: inpainted fill, masked pooling); the grey form is a naive system's view.
+    """
     angles = extractor.config.query_rotations
     pairs = [
         pair
@@ -144,15 +148,17 @@ def _query_vectors(extractor, images, masks, counter):
     ]
     grey, masked, empty = [], [], 0
     for chunk in counter.chunks(pairs):
-        for maps, (_, mask) in zip(
-            extractor.feature_maps([image for image, _ in chunk]), chunk, strict=True
-        ):
-            grey.append(extractor.pool(maps))
+        maps = extractor.feature_maps([image for image, _ in chunk])
+        grey.extend(extractor.pool(m) for m in maps)
+        for image, mask in chunk:
             try:
-                masked.append(extractor.pool(maps, mask) if mask is not None else grey[-1])
+                masked.append(
+                    extractor.describe_images([image], [mask])[0] if mask is not None else None
+                )
             except EmptyQueryError:
                 empty += 1  # nothing left to pool: the best we can do is the grey image
-                masked.append(grey[-1])
+                masked.append(None)
+    masked = [g if m is None else m for g, m in zip(grey, masked, strict=True)]
     shape = (len(images), -1, extractor.dim)
     return {"grey": np.reshape(grey, shape), "masked": np.reshape(masked, shape), "empty": empty}
 

@@ -10,6 +10,7 @@ from matcher.descriptors import (
     DescriptorConfig,
     DescriptorExtractor,
     EmptyQueryError,
+    fill_erased,
     gem,
     keep_weights,
     query_similarity,
@@ -70,6 +71,36 @@ def test_changing_pixels_under_the_mask_moves_the_masked_descriptor_much_less(ex
     # Kept cells still see the erased half through their receptive field (measured
     # 0.10 vs 0.16 here), so the masked vector moves less, not zero.
     assert masked_drift < 0.7 * naive_drift
+
+
+def test_what_is_under_the_mask_never_reaches_the_query_descriptor(extractor):
+    """describe_images inpaints erased pixels from their surroundings before the CNN."""
+    mask = np.zeros((240, 320), dtype=bool)
+    mask[40:220, 120:200] = True  # a person standing in the middle
+    room = np.asarray(_stripes([(200, 30, 30), (240, 240, 240)], vertical=True, count=12))
+    person = np.asarray(_stripes([(20, 20, 200), (250, 220, 0)], vertical=False, count=10))
+    other = room.copy()
+    other[mask] = person[mask]
+
+    first, second = extractor.describe_images(
+        [Image.fromarray(room), Image.fromarray(other)], masks=[mask, mask]
+    )
+
+    assert np.array_equal(first, second)
+    # ...while the unmasked gallery form of the same two pictures differs.
+    plain = extractor.describe_images([Image.fromarray(room), Image.fromarray(other)])
+    assert float(plain[0] @ plain[1]) < 0.99
+
+
+def test_fill_erased_works_at_the_network_resolution():
+    mask = np.zeros((3000, 4000), dtype=bool)
+    mask[1000:2000, 1500:2500] = True
+    wall = np.full((3000, 4000, 3), (90, 120, 150), dtype=np.uint8)
+    wall[mask] = 128  # the grey the query page paints over the person
+    filled = fill_erased(Image.fromarray(wall), mask, 320)
+    assert filled.size == (320, 240)
+    pixels = np.asarray(filled).reshape(-1, 3).astype(int)
+    assert np.abs(pixels - (90, 120, 150)).max() <= 8  # the grey (38 levels off) is gone
 
 
 def test_everything_erased_raises(extractor):

@@ -82,9 +82,8 @@ class Command(BaseCommand):
                 "of their energy"
             )
         total = Embedding.objects.filter(model_version=version).count()
-        done = Embedding.objects.filter(model_version=reduced.key).count()
         start = time.perf_counter()
-        with tqdm(total=total, initial=done, desc="projecting", unit="vec", file=sys.stderr) as bar:
+        with tqdm(total=total, desc="projecting", unit="vec", file=sys.stderr) as bar:
             written = projection.backfill(reduced, progress=bar.update)
         self.stdout.write(f"projected {written} vectors in {time.perf_counter() - start:.0f} s")
         return reduced

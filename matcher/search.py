@@ -205,7 +205,7 @@ def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, que
     """
     k_images = max(100, 20 * k)
     while True:
-        neighbours = _search_turns(index, query_vec, k_images, restriction)
+        neighbours = search_turns(index, query_vec, k_images, restriction)
         neighbours = rerank_neighbours(neighbours, query_features)
         owners = image_owners(image_id for image_id, _ in neighbours)
         image_hotel = {pk: hotel_id for pk, (hotel_id, _) in owners.items()}
@@ -215,7 +215,7 @@ def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, que
         k_images *= 4
 
 
-def _search_turns(index, query_vec, k, restriction):
+def search_turns(index, query_vec, k, restriction):
     """Top-k images for a (D,) vector, or for (R, D) turns of the query: best turn wins."""
     turns = np.atleast_2d(query_vec)
     if len(turns) == 1:

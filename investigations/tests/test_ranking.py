@@ -165,6 +165,21 @@ def test_one_strong_photo_beats_many_weak_ones_by_default(active):
     ]
 
 
+def test_each_photo_scores_the_best_turn_of_the_query(active):
+    # Turn 0 (upright) is close to "Upright"; turn 1 (a sideways query) is the exact
+    # view of "Sideways", which the upright query alone would rank last.
+    add_photos(add_hotel("Upright"), [0.8])
+    add_photos(add_hotel("Sideways"), [0.1])
+    sideways = Embedding.objects.get(image__submission__hotel__name="Sideways").as_array()
+    turns = np.stack([QUERY, sideways])
+
+    assert names(search_hotels(QUERY, k=2)) == ["Upright", "Sideways"]
+    outcome = search_hotels(turns, k=2)
+    assert names(outcome) == ["Sideways", "Upright"]
+    assert outcome.hotels[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert outcome.hotels[1]["score"] == pytest.approx(0.8, abs=1e-4)  # its best turn
+
+
 def test_hidden_and_flagged_photos_never_match(active):
     add_photos(add_hotel("Hidden"), [0.99], status=RoomImage.Status.HIDDEN)
     add_photos(add_hotel("Flagged"), [0.99], flagged_reason="face detected")

@@ -121,7 +121,7 @@ class Command(BaseCommand):
         from investigations.query import prepare_query
         from matcher.index import get_index
         from matcher.live_rerank import describe_local
-        from matcher.search import describe_query, search_hotels
+        from matcher.search import describe_query, search_hotels, search_turns
 
         t0 = time.perf_counter()
         prepared = prepare_query(upload(jpeg, "q.jpg"), upload(mask, "m.png"))
@@ -130,11 +130,12 @@ class Command(BaseCommand):
         t2 = time.perf_counter()
         local = describe_local(prepared.image, prepared.mask)
         t2b = time.perf_counter()
-        get_index().search(vector, max(100, 20 * k))  # search_hotels' first request
+        search_turns(get_index(), vector, max(100, 20 * k), {})  # search_hotels' first request
         t3 = time.perf_counter()
         search_hotels(vector, k=k, query_features=local)
         t4 = time.perf_counter()
-        # search_hotels runs the same knn again: the rest of its time is the ranking.
+        # search_hotels runs the same knn (each turn of the query) again: the rest of its
+        # time is the ranking.
         return {
             "prepare": t1 - t0,
             "embed": t2 - t1,

@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from matcher import projection
-from matcher.models import Embedding, IndexState
+from matcher.models import Embedding, IndexState, Projection
 from rooms.models import RoomImage, Submission
 
 logger = logging.getLogger(__name__)
@@ -35,10 +35,14 @@ logger = logging.getLogger(__name__)
 EXACT_BELOW = 5_000
 AUTO_BUILD_ROWS = 20_000  # a missing HNSW index is built on first search below this
 EF_SEARCH_MIN = 800  # recall@100 ≥ 0.95 on the 100k benchmark (docs/benchmarks.md)
-SHORTLIST_MIN = 400  # PCA graph: candidates re-scored exactly (docs/benchmarks.md, 1M)
+SHORTLIST_MIN = 1000  # PCA graph: candidates re-scored exactly (recall@100 0.95 at 1M)
 MAX_SCAN_TUPLES = 200_000  # iterative scans give up here (pgvector default: 20 000)
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
+# Graphs over PCA projections are for a million photos and more, where m=16 found only
+# ~60 % of the true neighbours (docs/benchmarks.md): denser, at 1/5 the distance cost.
+PROJECTION_HNSW_M = 32
+PROJECTION_EF_CONSTRUCTION = 128
 
 
 def pgvector_available(using=None) -> bool:
@@ -82,6 +86,7 @@ def ensure_hnsw_index(version: str, dim: int, *, concurrently: bool = False) -> 
     if hnsw_index_exists(version, dim):
         return False
     dim = int(dim)
+    m, ef_construction = graph_params(version)
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
             # Deferred FK checks of this transaction's inserts must fire before DDL.
@@ -91,7 +96,7 @@ def ensure_hnsw_index(version: str, dim: int, *, concurrently: bool = False) -> 
             f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS "
             f"{hnsw_index_name(version, dim)} ON {Embedding._meta.db_table} "
             f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
+            f"WITH (m = {m}, ef_construction = {ef_construction}) "
             "WHERE model_version = %s",
             [version],
         )
@@ -99,6 +104,13 @@ def ensure_hnsw_index(version: str, dim: int, *, concurrently: bool = False) -> 
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     logger.info("built HNSW index %s for %s", hnsw_index_name(version, dim), version)
     return True
+
+
+def graph_params(version: str) -> tuple[int, int]:
+    """(m, ef_construction) of the HNSW graph for `version`."""
+    if Projection.objects.filter(key=version).exists():
+        return PROJECTION_HNSW_M, PROJECTION_EF_CONSTRUCTION
+    return HNSW_M, HNSW_EF_CONSTRUCTION
 
 
 def vector_literal(query: np.ndarray) -> str:

@@ -7,6 +7,7 @@ with pgvector (`scripts/pytest-pgvector`).
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from matcher import pgvector_index, projection
 from matcher.embedding import EMBEDDED, EMBEDDING, store_embedding
@@ -122,6 +123,12 @@ def reduce_gallery(capsys):
     assert reduced.complete
     assert hnsw_index_exists(reduced.key, RANK)
     assert "keeps" in capsys.readouterr().out
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+            [pgvector_index.hnsw_index_name(reduced.key, RANK)],
+        )
+        assert "m='32'" in cursor.fetchone()[0]  # the denser graph for projections
     return reduced
 
 
@@ -136,6 +143,7 @@ def gallery_queries(count, seed=9):
 def test_search_through_the_projection_is_exact_on_its_shortlist(pgvector, capsys, monkeypatch):
     gallery(rank=RANK)
     reduce_gallery(capsys)
+    monkeypatch.setattr(pgvector_index, "SHORTLIST_MIN", 200)  # a tenth of this gallery
     used = []
     real_sql = pgvector_index.shortlist_sql
     monkeypatch.setattr(

@@ -52,9 +52,11 @@ def evaluate(
         )
     queries = [i for i, item in enumerate(items) if item.is_query]
     n_rot = len(extractor.config.query_rotations)
-    steps = len(items) + len(queries) * n_rot * len(occlusions)
+    occluded_levels = len([o for o in occlusions if o != "none"])
+    # the gallery; every query's turns per level, then the masked form per occluded level
+    steps = len(items) + len(queries) * (n_rot * len(occlusions) + occluded_levels)
     if rerank_config is not None:  # local features: the gallery, then 2 per occluded query
-        steps += len(items) + 2 * len(queries) * len([o for o in occlusions if o != "none"])
+        steps += len(items) + 2 * len(queries) * occluded_levels
     counter = _Progress(progress, steps)
     max_side = round(extractor.config.resolution * max(extractor.config.scales))
     images = [load_image(item.path, max_side) for item in items]
@@ -137,8 +139,9 @@ def _local_features(images, masks, config, counter):
 def _query_vectors(extractor, images, masks, counter):
     """(Q, R, D) query vectors per rotation: grey (fill seen, mask ignored) and masked.
 
-    The masked form is what the live search computes (`describe_images` with the
-    mask: inpainted fill, masked pooling); the grey form is a naive system's view.
+    The masked form is what the live search computes (`describe_queries` with the
+    mask: shrunk, turned, inpainted, masked pooling); the grey form is a naive
+    system's view of the same turns.
     """
     angles = extractor.config.query_rotations
     pairs = [
@@ -146,21 +149,19 @@ def _query_vectors(extractor, images, masks, counter):
         for image, mask in zip(images, masks, strict=True)
         for pair in rotations(image, mask, angles)
     ]
-    grey, masked, empty = [], [], 0
+    grey = []
     for chunk in counter.chunks(pairs):
-        maps = extractor.feature_maps([image for image, _ in chunk])
-        grey.extend(extractor.pool(m) for m in maps)
-        for image, mask in chunk:
+        grey.extend(extractor.pool(m) for m in extractor.feature_maps([i for i, _ in chunk]))
+    grey = np.reshape(grey, (len(images), len(angles), extractor.dim))
+    masked, empty = grey.copy(), 0
+    occluded = [q for q, mask in enumerate(masks) if mask is not None]
+    for chunk in counter.chunks(occluded):
+        for q in chunk:
             try:
-                masked.append(
-                    extractor.describe_images([image], [mask])[0] if mask is not None else None
-                )
+                masked[q] = extractor.describe_queries([images[q]], [masks[q]])[0]
             except EmptyQueryError:
                 empty += 1  # nothing left to pool: the best we can do is the grey image
-                masked.append(None)
-    masked = [g if m is None else m for g, m in zip(grey, masked, strict=True)]
-    shape = (len(images), -1, extractor.dim)
-    return {"grey": np.reshape(grey, shape), "masked": np.reshape(masked, shape), "empty": empty}
+    return {"grey": grey, "masked": masked, "empty": empty}
 
 
 def _reduced(ctx, query_vectors):

@@ -132,3 +132,20 @@ def test_query_rotations_include_the_upright_query():
     upright = turning.describe_images([image], masks=[mask])
     assert np.allclose(queries[0, 0], upright[0], atol=1e-5)
     assert query_similarity(queries, upright)[0, 0] == pytest.approx(1, abs=1e-5)
+
+
+def test_erased_content_of_a_large_query_never_reaches_its_turned_vectors(extractor):
+    """A phone-sized query is shrunk before it is turned: what was under the mask,
+    even at the mask's blurred edge after resizing, must not change any turn's vector."""
+    rng = np.random.default_rng(7)
+    room = np.asarray(_scene(3).resize((1600, 1200), Image.NEAREST)).copy()
+    other = room.copy()
+    mask = np.zeros((1200, 1600), dtype=bool)
+    mask[100:1100, 613:987] = True  # edges that do not fall on the 5x shrink grid
+    room[mask] = rng.integers(0, 255, size=(int(mask.sum()), 3))
+    other[mask] = 128
+    first, second = extractor.describe_queries(
+        [Image.fromarray(room), Image.fromarray(other)], masks=[mask, mask]
+    )
+    assert first.shape == (4, extractor.dim)
+    assert np.array_equal(first, second)

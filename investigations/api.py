@@ -161,15 +161,16 @@ def _private(response, disposition):
     return response
 
 
+def _audit(request, search, action):
+    audit_record(
+        user=request.user, search=search, action=action, client_address=_client_address(request)
+    )
+
+
 def _exported_search(request, pk):
     """The search to export, once its export is in the audit trail."""
     search = _visible_search(request, pk)
-    audit_record(
-        user=request.user,
-        search=search,
-        action=AuditEntry.Action.EXPORT,
-        client_address=_client_address(request),
-    )
+    _audit(request, search, AuditEntry.Action.EXPORT)
     return search
 
 
@@ -213,10 +214,5 @@ class SearchQueryImageApi(APIView):
         except FileNotFoundError:  # purged between the lookup and now
             raise Http404 from None
         response = _private(FileResponse(photo, content_type=search.query_content_type), "inline")
-        audit_record(
-            user=request.user,
-            search=search,
-            action=AuditEntry.Action.QUERY_IMAGE,
-            client_address=_client_address(request),
-        )
+        _audit(request, search, AuditEntry.Action.QUERY_IMAGE)
         return response

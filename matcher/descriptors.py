@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from matcher.backbones import DEFAULT_BACKBONE, load_backbone
+from matcher.evaluation.occlusion import occlude
 
 
 class EmptyQueryError(ValueError):
@@ -52,7 +53,6 @@ def resize_long_side(image, long_side):
 
 
 INPAINT_RADIUS = 5  # pixels at the network's resolution
-ERASED_GREY = (128, 128, 128)  # what the query page paints over the person
 
 
 def fill_erased(image, mask, long_side):
@@ -66,25 +66,17 @@ def fill_erased(image, mask, long_side):
     """
     import cv2
 
-    small = resize_long_side(paint_erased(image, mask), long_side)
+    # Grey first, so resizing blends grey, never the person, into the pixels around it.
+    small = resize_long_side(occlude(image, np.asarray(mask) > 0), long_side)
     # Any pixel the mask touches (a fraction > 0 once shrunk) is filled, never described.
-    erased = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255).resize(
-        small.size, Image.NEAREST
-    )
+    erased = _mask_image(mask).resize(small.size, Image.NEAREST)
     filled = cv2.inpaint(np.asarray(small), np.asarray(erased), INPAINT_RADIUS, cv2.INPAINT_TELEA)
     return Image.fromarray(filled)
 
 
-def paint_erased(image, mask):
-    """RGB `image` with its erased pixels (mask > 0) grey: resizing then blends grey,
-    never the person, into the pixels around the mask."""
-    image = image.convert("RGB")
-    erased = None if mask is None else np.asarray(mask) > 0
-    if erased is None or not erased.any():
-        return image
-    painted = image.copy()
-    painted.paste(ERASED_GREY, mask=Image.fromarray(erased.view(np.uint8) * 255))
-    return painted
+def _mask_image(mask):
+    """An "L" image, 255 where `mask` is > 0 (True, or an erased fraction), else 0."""
+    return Image.fromarray((np.asarray(mask) > 0).view(np.uint8) * 255)
 
 
 def shrink(image, mask, long_side):
@@ -96,11 +88,11 @@ def shrink(image, mask, long_side):
     image = image.convert("RGB")
     if mask is None:
         return resize_long_side(image, long_side), None
-    erased = Image.fromarray((np.asarray(mask) > 0).view(np.uint8) * 255)
-    # A box reduction mixes nothing across its boxes, so painting the reduced pixels
+    erased = _mask_image(mask)
+    # A box reduction mixes nothing across its boxes, so greying the reduced pixels
     # the mask touches hides the person exactly, at a fraction of the full-size work.
     factor = max(1, max(image.size) // (2 * long_side))
-    reduced = paint_erased(image.reduce(factor), np.asarray(erased.reduce(factor)))
+    reduced = occlude(image.reduce(factor), np.asarray(erased.reduce(factor)) > 0)
     small = resize_long_side(reduced, long_side)
     fraction = np.asarray(erased.resize(small.size, Image.BOX), dtype=np.float32) / 255
     return small, fraction
@@ -114,9 +106,8 @@ def keep_weights(mask, grid):
     receptive field, so they count much less. (Measured on Holidays split A
     against plain fraction, a hard cut and a one-cell dilation; see docs/benchmarks.md.)
     """
-    erased = torch.from_numpy(np.array(mask, dtype=np.float32))[
-        None, None
-    ]  # a copy: turned masks are views
+    # np.array copies: turned masks are views with negative strides, which torch refuses.
+    erased = torch.from_numpy(np.array(mask, dtype=np.float32))[None, None]
     erased = F.interpolate(erased, size=tuple(grid), mode="area")[0, 0]
     return (1 - erased).clamp(min=0) ** 2
 
@@ -244,21 +235,22 @@ class DescriptorExtractor:
         # Scales are combined by the same generalised mean (cirtorch's multi-scale).
         return l2n(np.mean(np.power(pooled, p), axis=0) ** (1 / p)).astype(np.float32)
 
+    @property
+    def network_side(self):
+        """Long side (pixels) of the largest scale the network sees."""
+        return round(self.config.resolution * max(self.config.scales))
+
     def describe_images(self, images, masks=None, batch_size=16):
         """(N, D) float32, L2-normalised: the gallery form.
 
         masks: None, or per image None or an (H, W) array at image resolution, True = erased.
         """
         masks = [None] * len(images) if masks is None else masks
-        long_side = round(self.config.resolution * max(self.config.scales))
-        images = [
-            image if mask is None else fill_erased(image, mask, long_side)
+        pairs = [
+            (image, None) if mask is None else (fill_erased(image, mask, self.network_side), mask)
             for image, mask in zip(images, masks, strict=True)
         ]
-        maps = self.feature_maps(images, batch_size)
-        return np.stack([self.pool(m, mask) for m, mask in zip(maps, masks, strict=True)]).reshape(
-            len(images), self.dim
-        )
+        return self._describe(pairs, batch_size)
 
     def describe_queries(self, images, masks=None, batch_size=16):
         """(N, R, D): each query at each of `query_rotations`; score with `query_similarity`.
@@ -267,13 +259,16 @@ class DescriptorExtractor:
         costs ~10 ms at 320 px, as much as a forward pass.
         """
         masks = [None] * len(images) if masks is None else masks
-        long_side = round(self.config.resolution * max(self.config.scales))
         turned = []
         for image, mask in zip(images, masks, strict=True):
-            small, fraction = shrink(image, mask, long_side)
+            small, fraction = shrink(image, mask, self.network_side)
             if fraction is not None:
-                small = fill_erased(small, fraction, long_side)
+                small = fill_erased(small, fraction, self.network_side)
             turned.extend(rotations(small, fraction, self.config.query_rotations))
-        maps = self.feature_maps([image for image, _ in turned], batch_size)
-        flat = np.stack([self.pool(m, mask) for m, (_, mask) in zip(maps, turned, strict=True)])
+        flat = self._describe(turned, batch_size)
         return flat.reshape(len(images), len(self.config.query_rotations), self.dim)
+
+    def _describe(self, pairs, batch_size):
+        """(N, D) vectors of (image, mask or erased fraction or None) pairs."""
+        maps = self.feature_maps([image for image, _ in pairs], batch_size)
+        return np.stack([self.pool(m, mask) for m, (_, mask) in zip(maps, pairs, strict=True)])

@@ -58,7 +58,7 @@ def evaluate(
     if rerank_config is not None:  # local features: the gallery, then 2 per occluded query
         steps += len(items) + 2 * len(queries) * occluded_levels
     counter = _Progress(progress, steps)
-    max_side = round(extractor.config.resolution * max(extractor.config.scales))
+    max_side = extractor.network_side
     images = [load_image(item.path, max_side) for item in items]
 
     started = time.perf_counter()

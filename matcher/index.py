@@ -38,6 +38,18 @@ class VectorIndex(Protocol):
         ...
 
 
+class Neighbours(list):
+    """(image_id, similarity) pairs, best first, as `VectorIndex.search` returns them.
+
+    `owners`: {image_id: (hotel_id, chain_id)} when the backend read them in the same
+    query (pgvector), so the ranking skips a query; None when it did not.
+    """
+
+    def __init__(self, pairs=(), owners: dict | None = None):
+        super().__init__(pairs)
+        self.owners = owners
+
+
 def searchable_images() -> QuerySet:
     """Images the search may return: embedded, not hidden or flagged, with an active vector."""
     return RoomImage.objects.filter(

@@ -25,8 +25,9 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from matcher import projection
+from matcher.index import Neighbours
 from matcher.models import Embedding, IndexState, Projection
-from rooms.models import RoomImage, Submission
+from rooms.models import Hotel, RoomImage, Submission
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,11 @@ class PgvectorIndex:
             if approximate:
                 self.configure_scan(cursor, candidates)
             cursor.execute(sql, sql_params)
-            return [(image_id, float(similarity)) for image_id, similarity in cursor.fetchall()]
+            rows = cursor.fetchall()
+        return Neighbours(
+            [(image_id, float(similarity)) for image_id, similarity, _, _ in rows],
+            owners={image_id: (hotel_id, chain_id) for image_id, _, hotel_id, chain_id in rows},
+        )
 
     def version_dim(self, version: str) -> int | None:
         """The version's dimension (fixed per version: it is part of the version key)."""
@@ -227,6 +232,16 @@ SEARCHABLE = (
 )
 
 
+# The final rows with their hotel and chain, read in the same statement as the liveness
+# check: the hotel ranking then needs no second query for them (~8 ms at k=200).
+WITH_OWNERS = (
+    "SELECT n.image_id, 1 - n.distance, h.id, h.chain_id FROM nearest n "
+    f"JOIN {Submission._meta.db_table} sub ON sub.id = n.submission_id "
+    f"JOIN {Hotel._meta.db_table} h ON h.id = sub.hotel_id "
+    "ORDER BY n.distance, n.image_id"
+)
+
+
 def count_up_to(version: str, where: str, params: list, bound: int) -> int:
     """Searchable images passing `where`, counted up to `bound + 1` (bounded cost)."""
     limit = int(bound) + 1
@@ -247,16 +262,16 @@ def nearest_sql(literal, dim, version, where, params, k, approximate) -> tuple[s
     exact among the candidates (relaxed_order may return them slightly out of order).
     """
     dim = int(dim)
-    select = f"SELECT e.image_id, e.embedding <=> %s::vector AS distance {SEARCHABLE}{where}"
+    select = (
+        f"SELECT e.image_id, i.submission_id, e.embedding <=> %s::vector AS distance "
+        f"{SEARCHABLE}{where}"
+    )
     select_params = [literal, version, *params]
     if approximate:
         order, order_params = f"e.embedding::halfvec({dim}) <=> %s::halfvec({dim})", [literal]
     else:
         order, order_params = "distance, e.image_id", []
-    sql = (
-        f"WITH nearest AS MATERIALIZED ({select} ORDER BY {order} LIMIT %s) "
-        "SELECT image_id, 1 - distance FROM nearest ORDER BY distance, image_id"
-    )
+    sql = f"WITH nearest AS MATERIALIZED ({select} ORDER BY {order} LIMIT %s) {WITH_OWNERS}"
     return sql, [*select_params, *order_params, k]
 
 
@@ -275,14 +290,15 @@ def shortlist_sql(query, reduction, version, where, params, k) -> tuple[str, lis
     reduced = vector_literal(projection.project(query[None, :], projection.matrix_of(reduction))[0])
     table = Embedding._meta.db_table
     shortlist = (
-        f"SELECT e.image_id {SEARCHABLE}{where} "
+        f"SELECT e.image_id, i.submission_id {SEARCHABLE}{where} "
         f"ORDER BY e.embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT %s"
     )
     sql = (
         f"WITH shortlist AS MATERIALIZED ({shortlist}), "
-        f"scored AS (SELECT f.image_id, f.embedding <=> %s::vector AS distance FROM {table} f "
-        "JOIN shortlist s ON s.image_id = f.image_id WHERE f.model_version = %s) "
-        "SELECT image_id, 1 - distance FROM scored ORDER BY distance, image_id LIMIT %s"
+        f"nearest AS MATERIALIZED (SELECT s.image_id, s.submission_id, "
+        f"f.embedding <=> %s::vector AS distance FROM {table} f "
+        "JOIN shortlist s ON s.image_id = f.image_id WHERE f.model_version = %s "
+        f"ORDER BY distance, s.image_id LIMIT %s) {WITH_OWNERS}"
     )
     full = vector_literal(query)
     return sql, [reduction.key, *params, reduced, shortlist_size(k), full, version, k]

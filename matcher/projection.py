@@ -183,8 +183,10 @@ def _insert(projection: Projection, image_ids, reduced: np.ndarray) -> None:
 
 def active_reduction(source_version: str) -> Projection | None:
     """The newest complete projection of `source_version`, if any."""
+    # Without the 1.3 MB matrix: `matrix_of` reads it once per process, not per search.
     return (
         Projection.objects.filter(source_version=source_version, complete=True)
+        .defer("components")
         .order_by("-created_at", "-pk")
         .first()
     )

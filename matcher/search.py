@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.embedding import get_extractor
-from matcher.index import get_index, searchable_images
+from matcher.index import Neighbours, get_index, searchable_images
 from matcher.live_rerank import rerank_neighbours
 from matcher.models import IndexState
 from rooms.models import Chain, Hotel, RoomImage
@@ -206,8 +206,10 @@ def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, que
     k_images = max(100, 20 * k)
     while True:
         neighbours = search_turns(index, query_vec, k_images, restriction)
+        owners = getattr(neighbours, "owners", None)  # read with the vectors (pgvector)
         neighbours = rerank_neighbours(neighbours, query_features)
-        owners = image_owners(image_id for image_id, _ in neighbours)
+        if owners is None:
+            owners = image_owners(image_id for image_id, _ in neighbours)
         image_hotel = {pk: hotel_id for pk, (hotel_id, _) in owners.items()}
         hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
         if len(hits) >= k or len(neighbours) < k_images:  # enough, or nothing more to get
@@ -220,11 +222,17 @@ def search_turns(index, query_vec, k, restriction):
     turns = np.atleast_2d(query_vec)
     if len(turns) == 1:
         return index.search(turns[0], k, **restriction)
-    best = {}
+    best, owners = {}, {}
     for turn in turns:
-        for image_id, similarity in index.search(turn, k, **restriction):
+        found = index.search(turn, k, **restriction)
+        for image_id, similarity in found:
             best[image_id] = max(similarity, best.get(image_id, -np.inf))
-    return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
+        if owners is not None and getattr(found, "owners", None) is not None:
+            owners.update(found.owners)
+        else:
+            owners = None
+    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return Neighbours(ranked, owners=owners)
 
 
 def index_restriction(index, filters: HotelFilters | None) -> dict | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from matcher import pgvector_index
+from matcher import pgvector_index, search
 from matcher.index import ExactIndex, get_index, reset_index
 from matcher.models import Embedding
 from matcher.pgvector_index import (
@@ -194,3 +194,27 @@ def test_wrong_dimension_is_refused(pgvector):
     gallery(n_hotels=2)
     with pytest.raises(ValueError, match="dims"):
         PgvectorIndex().search(np.ones(DIM + 1, dtype=np.float32), 5)
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_neighbours_carry_their_hotel_and_chain(pgvector, filtered):
+    hotels, rng = gallery(n_hotels=20)
+    restriction = {"hotels": Hotel.objects.filter(country_code="FR")} if filtered else {}
+    found = PgvectorIndex().search(queries(rng, 1)[0], 60, **restriction)
+
+    assert len(found) == 60
+    assert found.owners == search.image_owners(image_id for image_id, _ in found)
+    assert any(chain_id is not None for _, chain_id in found.owners.values())
+
+
+def test_hotel_ranking_reads_owners_with_the_vectors(pgvector, monkeypatch):
+    _, rng = gallery(n_hotels=20)
+    query = queries(rng, 1)[0]
+    reset_index()
+    expected = search.search_hotels(query, k=5)
+    monkeypatch.setattr(search, "image_owners", lambda ids: pytest.fail("owners queried again"))
+    try:
+        assert search.search_hotels(query, k=5) == expected
+        assert search.search_hotels(np.stack([query, -query]), k=5).hotels
+    finally:
+        reset_index()

@@ -14,6 +14,7 @@ from matcher.embedding import EMBEDDED, EMBEDDING, store_embedding
 from matcher.index import ExactIndex
 from matcher.models import Embedding, Projection
 from matcher.pgvector_index import PgvectorIndex, hnsw_index_exists
+from matcher.search import image_owners
 from matcher.tests.conftest import DIM, VERSION
 from matcher.tests.embedding_factories import add_embedding, make_room_image, set_active
 from matcher.tests.test_pgvector import gallery, recall
@@ -159,6 +160,7 @@ def test_search_through_the_projection_is_exact_on_its_shortlist(pgvector, capsy
             if image_id in expected:
                 assert score == pytest.approx(expected[image_id], abs=1e-5)
         assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+        assert found.owners == image_owners(image_id for image_id, _ in found)
         recalls.append(recall(found, truth))
     assert len(used) == 10
     assert np.mean(recalls) >= 0.95

@@ -21,6 +21,7 @@ import hashlib
 import logging
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
@@ -35,8 +36,8 @@ logger = logging.getLogger(__name__)
 # what an iterative HNSW scan pays to find k of them when they are this rare (1M: 0.5 %).
 EXACT_BELOW = 5_000
 AUTO_BUILD_ROWS = 20_000  # a missing HNSW index is built on first search below this
-EF_SEARCH_MIN = 800  # recall@100 ≥ 0.95 on the 100k benchmark (docs/benchmarks.md)
-SHORTLIST_MIN = 1000  # PCA graph: candidates re-scored exactly (recall@100 0.95 at 1M)
+EF_SEARCH_MIN = 800  # full-dimension graph: recall@100 ≥ 0.95 at 100k (docs/benchmarks.md)
+EF_SEARCH_MAX = 1000  # pgvector's limit
 MAX_SCAN_TUPLES = 200_000  # iterative scans give up here (pgvector default: 20 000)
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
@@ -124,8 +125,9 @@ class PgvectorIndex:
 
     accepts_hotel_filter = True
 
-    def __init__(self, ef_search: int = EF_SEARCH_MIN):
+    def __init__(self, ef_search: int = EF_SEARCH_MIN, shortlist: int | None = None):
         self.ef_search = ef_search
+        self.shortlist = shortlist or settings.MATCHER_PGVECTOR_SHORTLIST
         self.iterative = pgvector_version() >= (0, 8)
         self._ready: set[tuple[str, int]] = set()  # (version, dim) with an HNSW index
         self._dims: dict[str, int] = {}
@@ -147,17 +149,17 @@ class PgvectorIndex:
             approximate = (
                 self.iterative and count_up_to(version, where, params, EXACT_BELOW) > EXACT_BELOW
             )
-        candidates = k
+        ef_search = max(self.ef_search, k)
         if approximate and reduction is not None:
-            candidates = shortlist_size(k)
-            sql, sql_params = shortlist_sql(query, reduction, version, where, params, k)
+            ef_search = self.shortlist_size(k)  # the graph's candidates are the shortlist
+            sql, sql_params = shortlist_sql(query, reduction, version, where, params, k, ef_search)
         else:
             sql, sql_params = nearest_sql(
                 vector_literal(query), dim, version, where, params, k, approximate
             )
         with transaction.atomic(), connection.cursor() as cursor:
             if approximate:
-                self.configure_scan(cursor, candidates)
+                self.configure_scan(cursor, ef_search)
             cursor.execute(sql, sql_params)
             rows = cursor.fetchall()
         return Neighbours(
@@ -178,12 +180,20 @@ class PgvectorIndex:
             self._dims[version] = dim
         return self._dims[version]
 
-    def configure_scan(self, cursor, k) -> None:
-        """Per transaction: enough candidates for k, and keep scanning past filtered rows."""
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(1000, max(self.ef_search, k))])
+    def configure_scan(self, cursor, ef_search) -> None:
+        """Per transaction: the graph's candidate list, and keep scanning past filtered rows."""
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(EF_SEARCH_MAX, ef_search)])
         if self.iterative:
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [MAX_SCAN_TUPLES])
+
+    def shortlist_size(self, k: int) -> int:
+        """Candidates the PCA graph yields for a top-k, all re-scored exactly.
+
+        Half again k, so the exact order can promote neighbours the projection ranks
+        just below k; at least `shortlist` (the setting), which sets recall vs speed.
+        """
+        return max(k + k // 2, self.shortlist)
 
     def reduction(self, version: str):
         """The complete PCA projection of `version` whose HNSW index exists, or None."""
@@ -275,14 +285,10 @@ def nearest_sql(literal, dim, version, where, params, k, approximate) -> tuple[s
     return sql, [*select_params, *order_params, k]
 
 
-def shortlist_size(k: int) -> int:
-    return max(2 * k, SHORTLIST_MIN)
-
-
-def shortlist_sql(query, reduction, version, where, params, k) -> tuple[str, list]:
+def shortlist_sql(query, reduction, version, where, params, k, size) -> tuple[str, list]:
     """SQL and params for the top-k (image_id, cosine) through a PCA projection's graph.
 
-    The HNSW index of `reduction.key` yields a shortlist of `shortlist_size(k)` images;
+    The HNSW index of `reduction.key` yields a shortlist of `size` images;
     their float32 vectors of `version` give the exact similarity and the final order.
     Filters (`where`) apply to the shortlist scan, so iterative scans still fill it.
     """
@@ -301,4 +307,4 @@ def shortlist_sql(query, reduction, version, where, params, k) -> tuple[str, lis
         f"ORDER BY distance, s.image_id LIMIT %s) {WITH_OWNERS}"
     )
     full = vector_literal(query)
-    return sql, [reduction.key, *params, reduced, shortlist_size(k), full, version, k]
+    return sql, [reduction.key, *params, reduced, size, full, version, k]

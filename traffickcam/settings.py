@@ -205,6 +205,10 @@ MATCHER_THREADS = env_int("MATCHER_THREADS", 1, minimum=1)
 # SIFT keypoints stored with each embedding, for re-ranking searches: better matches
 # (Holidays mAP 0.81 -> 0.86) at about half the worker throughput.
 MATCHER_LOCAL_FEATURES = env_bool("MATCHER_LOCAL_FEATURES", True)
+# pgvector with a PCA graph (a million photos and more): images the graph yields per
+# search, all re-scored with their full vectors. At 1M (docs/benchmarks.md): 300 gives
+# recall@100 0.97 at ~48 ms p50 per hotel search; 1000 gives 0.998 at ~2.5x the time.
+MATCHER_PGVECTOR_SHORTLIST = env_int("MATCHER_PGVECTOR_SHORTLIST", 300, minimum=10)
 # Where the exported ONNX model is cached (regenerated when missing).
 MATCHER_CACHE_DIR = Path(env_str("MATCHER_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 

@@ -144,13 +144,12 @@ def gallery_queries(count, seed=9):
 def test_search_through_the_projection_is_exact_on_its_shortlist(pgvector, capsys, monkeypatch):
     gallery(rank=RANK)
     reduce_gallery(capsys)
-    monkeypatch.setattr(pgvector_index, "SHORTLIST_MIN", 200)  # a tenth of this gallery
     used = []
     real_sql = pgvector_index.shortlist_sql
     monkeypatch.setattr(
         pgvector_index, "shortlist_sql", lambda *a: used.append(a[1].key) or real_sql(*a)
     )
-    pg, exact = PgvectorIndex(), ExactIndex()
+    pg, exact = PgvectorIndex(shortlist=200), ExactIndex()  # a tenth of this gallery
     recalls = []
     for query in gallery_queries(10):
         found, truth = pg.search(query, 100), exact.search(query, 100)
@@ -203,3 +202,21 @@ def test_incomplete_projection_is_not_used(pgvector, capsys):
     Projection.objects.filter(pk=reduced.pk).update(complete=False)
 
     assert PgvectorIndex().reduction(VERSION) is None
+
+
+def test_shortlist_setting_sets_the_graph_candidates(pgvector, capsys, monkeypatch, settings):
+    gallery(rank=RANK)
+    reduce_gallery(capsys)
+    settings.MATCHER_PGVECTOR_SHORTLIST = 120
+    scans = []
+    real_scan = PgvectorIndex.configure_scan
+    monkeypatch.setattr(
+        PgvectorIndex,
+        "configure_scan",
+        lambda self, c, ef: scans.append(ef) or real_scan(self, c, ef),
+    )
+    pg, query = PgvectorIndex(), gallery_queries(1)[0]
+
+    assert len(pg.search(query, 50)) == 50
+    assert len(pg.search(query, 200)) == 200  # beyond the setting: k and half again
+    assert scans == [120, 300]

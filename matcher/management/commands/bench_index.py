@@ -100,7 +100,12 @@ class Command(BaseCommand):
         parser.add_argument("--per-hotel", type=int, default=20)
         parser.add_argument("--queries", type=int, default=30)
         parser.add_argument("--k", type=int, default=10, help="hotels per search")
-        parser.add_argument("--ef-search", type=int, default=pgvector_index.EF_SEARCH_MIN)
+        parser.add_argument(
+            "--ef-search",
+            type=int,
+            default=pgvector_index.EF_SEARCH_MIN,
+            help="full-dimension graph (with --reduce, the shortlist is the ef_search)",
+        )
         parser.add_argument("--filters", default=",".join(FILTERS[:3]), help=f"of {FILTERS}")
         parser.add_argument(
             "--reduce", type=int, default=0, help="pgvector: graph over a PCA projection (dims)"
@@ -109,8 +114,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--shortlist",
             type=int,
-            default=pgvector_index.SHORTLIST_MIN,
-            help="with --reduce: candidates re-scored exactly (at least)",
+            default=None,
+            help="with --reduce: candidates re-scored exactly (at least; default: the "
+            "MATCHER_PGVECTOR_SHORTLIST setting)",
         )
 
     def handle(self, *args, **opts):
@@ -238,7 +244,7 @@ class Command(BaseCommand):
             index = index_module.get_index()
             if backend == "pgvector":
                 index.ef_search = opts["ef_search"]
-                pgvector_index.SHORTLIST_MIN = opts["shortlist"]
+                index.shortlist = opts["shortlist"] or index.shortlist
             build, size = self.build(backend, index, cases[0][2], opts["reduce"])
             latency, recall = {}, {}
             for name, filters, vector in cases:

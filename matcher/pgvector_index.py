@@ -149,6 +149,8 @@ class PgvectorIndex:
             approximate = (
                 self.iterative and count_up_to(version, where, params, EXACT_BELOW) > EXACT_BELOW
             )
+        if approximate and where:
+            where, params = restriction_sql(image_ids, hotels, graph_walk=True)
         ef_search = max(self.ef_search, k)
         if approximate and reduction is not None:
             ef_search = self.shortlist_size(k)  # the graph's candidates are the shortlist
@@ -159,7 +161,7 @@ class PgvectorIndex:
             )
         with transaction.atomic(), connection.cursor() as cursor:
             if approximate:
-                self.configure_scan(cursor, ef_search)
+                self.configure_scan(cursor, ef_search, filtered=bool(where))
             cursor.execute(sql, sql_params)
             rows = cursor.fetchall()
         return Neighbours(
@@ -180,9 +182,13 @@ class PgvectorIndex:
             self._dims[version] = dim
         return self._dims[version]
 
-    def configure_scan(self, cursor, ef_search) -> None:
+    def configure_scan(self, cursor, ef_search, filtered=False) -> None:
         """Per transaction: the graph's candidate list, and keep scanning past filtered rows."""
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(EF_SEARCH_MAX, ef_search)])
+        if filtered:
+            # Left to itself, the planner sorts every allowed image instead of walking
+            # the graph (a country at 1M: ~600 ms, against ~200 ms walking it).
+            cursor.execute("SET LOCAL enable_sort = off")
         if self.iterative:
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [MAX_SCAN_TUPLES])
@@ -219,18 +225,24 @@ class PgvectorIndex:
         return True
 
 
-def restriction_sql(image_ids, hotels: QuerySet | None) -> tuple[str, list]:
-    """SQL conditions (on aliases e = embedding, i = image) for the allowed images."""
+def restriction_sql(image_ids, hotels: QuerySet | None, graph_walk=False) -> tuple[str, list]:
+    """SQL conditions (on aliases e = embedding, i = image) for the allowed images.
+
+    `graph_walk`: the hotels' submissions as a set probed per candidate (`OR false`
+    keeps the planner from turning the subquery into a join, whose nested loop re-read
+    every allowed submission per candidate: 8 s for a country at 1M).
+    """
     where, params = "", []
     if image_ids is not None:
         where += " AND e.image_id = ANY(%s)"
         params.append([int(pk) for pk in np.asarray(image_ids).reshape(-1)])
     if hotels is not None:
         hotel_sql, hotel_params = hotels.values("pk").query.sql_with_params()
-        where += (
-            f" AND i.submission_id IN (SELECT s.id FROM {Submission._meta.db_table} s"
+        allowed = (
+            f"i.submission_id IN (SELECT s.id FROM {Submission._meta.db_table} s"
             f" WHERE s.hotel_id IN ({hotel_sql}))"
         )
+        where += f" AND ({allowed} OR false)" if graph_walk else f" AND {allowed}"
         params.extend(hotel_params)
     return where, params
 

@@ -218,3 +218,18 @@ def test_hotel_ranking_reads_owners_with_the_vectors(pgvector, monkeypatch):
         assert search.search_hotels(np.stack([query, -query]), k=5).hotels
     finally:
         reset_index()
+
+
+def test_filtered_graph_walk_uses_the_index(pgvector):
+    hotels, rng = gallery()
+    ensure_hnsw_index(VERSION, DIM)
+    france = Hotel.objects.filter(country_code="FR")  # a quarter of the gallery
+    where, params = pgvector_index.restriction_sql(None, france, graph_walk=True)
+    literal = pgvector_index.vector_literal(queries(rng, 1)[0])
+    sql, params = pgvector_index.nearest_sql(literal, DIM, VERSION, where, params, 50, True)
+    with connection.cursor() as cursor:
+        PgvectorIndex().configure_scan(cursor, 100, filtered=True)
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert hnsw_index_name(VERSION, DIM) in plan
+    assert "hashed SubPlan" in plan  # the allowed submissions, probed per candidate

@@ -213,7 +213,7 @@ def test_shortlist_setting_sets_the_graph_candidates(pgvector, capsys, monkeypat
     monkeypatch.setattr(
         PgvectorIndex,
         "configure_scan",
-        lambda self, c, ef: scans.append(ef) or real_scan(self, c, ef),
+        lambda self, c, ef, **kw: scans.append(ef) or real_scan(self, c, ef, **kw),
     )
     pg, query = PgvectorIndex(), gallery_queries(1)[0]
 

@@ -226,10 +226,25 @@ def test_filtered_graph_walk_uses_the_index(pgvector):
     france = Hotel.objects.filter(country_code="FR")  # a quarter of the gallery
     where, params = pgvector_index.restriction_sql(None, france, graph_walk=True)
     literal = pgvector_index.vector_literal(queries(rng, 1)[0])
-    sql, params = pgvector_index.nearest_sql(literal, DIM, VERSION, where, params, 50, True)
+    sql, params = pgvector_index.nearest_sql(literal, DIM, VERSION, where, params, 50, True, True)
     with connection.cursor() as cursor:
         PgvectorIndex().configure_scan(cursor, 100, filtered=True)
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert hnsw_index_name(VERSION, DIM) in plan
     assert "hashed SubPlan" in plan  # the allowed submissions, probed per candidate
+
+
+def test_filtered_graph_walk_skips_hidden_images(pgvector, monkeypatch):
+    _, rng = gallery()
+    monkeypatch.setattr(pgvector_index, "EXACT_BELOW", 10)  # force the graph walk
+    france = Hotel.objects.filter(country_code="FR")
+    query = queries(rng, 1)[0]
+    best = PgvectorIndex().search(query, 10, hotels=france)[0][0]
+
+    RoomImage.objects.filter(pk=best).update(flagged_reason="reported")
+    found = PgvectorIndex().search(query, 10, hotels=france)
+
+    assert len(found) == 10
+    assert best not in {image_id for image_id, _ in found}
+    assert set(found.owners) == {image_id for image_id, _ in found}

@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 # Filtered searches over at most this many images are exact: scanning them costs about
 # what an iterative HNSW scan pays to find k of them when they are this rare (1M: 0.5 %).
 EXACT_BELOW = 5_000
+# Hotel filters holding at least this share of the hotels walk the graph; narrower
+# ones are left to the planner, which scans them exactly: a walk visits ~k/share
+# candidates and, in relaxed order, misses more of the true ones as the share drops
+# (1M: a 4 % country walked in ~250 ms at recall 0.94; docs/benchmarks.md).
+GRAPH_WALK_SHARE = 0.1
 AUTO_BUILD_ROWS = 20_000  # a missing HNSW index is built on first search below this
 EF_SEARCH_MIN = 800  # full-dimension graph: recall@100 ≥ 0.95 at 100k (docs/benchmarks.md)
 EF_SEARCH_MAX = 1000  # pgvector's limit
@@ -149,7 +154,7 @@ class PgvectorIndex:
             approximate = (
                 self.iterative and count_up_to(version, where, params, EXACT_BELOW) > EXACT_BELOW
             )
-        graph_walk = approximate and bool(where)  # a filtered walk of the graph
+        graph_walk = approximate and hotels is not None and broad(hotels)
         if graph_walk:
             where, params = restriction_sql(image_ids, hotels, graph_walk=True)
         ef_search = max(self.ef_search, k)
@@ -293,6 +298,12 @@ WITH_OWNERS = (
     f"JOIN {Hotel._meta.db_table} h ON h.id = sub.hotel_id "
     "ORDER BY n.distance, n.image_id"
 )
+
+
+def broad(hotels: QuerySet) -> bool:
+    """Whether the filter keeps at least `GRAPH_WALK_SHARE` of the hotels (two counts)."""
+    total = Hotel.objects.count()
+    return total > 0 and hotels.order_by().count() >= GRAPH_WALK_SHARE * total
 
 
 def count_up_to(version: str, where: str, params: list, bound: int) -> int:

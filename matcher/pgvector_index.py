@@ -11,10 +11,14 @@ and migration `matcher.0002_pgvector` found pgvector (the `embedding` column exi
   vectors, so similarities are exact whatever the index.
 - Liveness: the query joins `rooms_roomimage`, so hidden, flagged and deleted images
   drop out at once, with no index maintenance.
-- Filters (hotels): a subquery in the same statement. Broad filters use pgvector 0.8's
-  iterative index scan (`hnsw.iterative_scan = relaxed_order`), which keeps walking
-  the graph until k rows pass the filter; filters matching few images (at most
-  `EXACT_BELOW`) are searched exactly, which is both faster and complete there.
+- Filters (hotels), in the same statement: filters matching few images (at most
+  `EXACT_BELOW`) are searched exactly, which is both faster and complete there;
+  broad ones (`GRAPH_WALK_SHARE` of the hotels) walk the graph with pgvector 0.8's
+  iterative scan (`hnsw.iterative_scan = relaxed_order`), which keeps walking until
+  k rows pass (see `searchable_sql` for the plan this needs); the rest are left to
+  the planner, which scans them exactly.
+- Results carry each image's hotel and chain (`Neighbours.owners`), read in the
+  same statement, so the hotel ranking needs no second query.
 """
 
 import hashlib

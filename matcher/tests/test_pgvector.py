@@ -4,6 +4,8 @@ Run on PostgreSQL by `scripts/pytest-pgvector` (TC_TEST_DB=pgvector: a missing p
 fails there). Under the default SQLite settings only the backend selection runs.
 """
 
+import json
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -248,3 +250,22 @@ def test_filtered_graph_walk_skips_hidden_images(pgvector, monkeypatch):
     assert len(found) == 10
     assert best not in {image_id for image_id, _ in found}
     assert set(found.owners) == {image_id for image_id, _ in found}
+
+
+def test_bench_index_keeps_the_exact_answers(pgvector, tmp_path, monkeypatch, capsys):
+    from django.core.management import call_command
+
+    oracle = tmp_path / "oracle.json"
+    args = ["--images", "400", "--queries", "3", "--filters", "none,country"]
+    args += ["--backend", "pgvector", "--oracle", str(oracle)]
+    call_command("bench_index", *args)
+    first = capsys.readouterr().out
+    assert len(json.loads(oracle.read_text())) == 6  # 3 queries x 2 filters
+
+    monkeypatch.setattr(ExactIndex, "search", lambda *a, **k: pytest.fail("exact ran again"))
+    call_command("bench_index", *args)
+    second = capsys.readouterr().out
+    recall = [line.split()[-1] for line in first.splitlines() if line.strip().startswith("none")]
+    assert recall and recall == [
+        line.split()[-1] for line in second.splitlines() if line.strip().startswith("none")
+    ]

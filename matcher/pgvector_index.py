@@ -174,7 +174,7 @@ class PgvectorIndex:
             )
         with transaction.atomic(), connection.cursor() as cursor:
             if approximate:
-                self.configure_scan(cursor, ef_search, filtered=graph_walk)
+                self.configure_scan(cursor, ef_search, graph_walk=graph_walk)
             cursor.execute(sql, sql_params)
             rows = cursor.fetchall()
         return Neighbours(
@@ -195,10 +195,10 @@ class PgvectorIndex:
             self._dims[version] = dim
         return self._dims[version]
 
-    def configure_scan(self, cursor, ef_search, filtered=False) -> None:
+    def configure_scan(self, cursor, ef_search, graph_walk=False) -> None:
         """Per transaction: the graph's candidate list, and keep scanning past filtered rows."""
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(EF_SEARCH_MAX, ef_search)])
-        if filtered:
+        if graph_walk:
             # Left to itself, the planner sorts every allowed image instead of walking
             # the graph (a country at 1M: ~600 ms, against ~200 ms walking it).
             cursor.execute("SET LOCAL enable_sort = off")

@@ -222,16 +222,13 @@ def search_turns(index, query_vec, k, restriction):
     turns = np.atleast_2d(query_vec)
     if len(turns) == 1:
         return index.search(turns[0], k, **restriction)
-    best, owners = {}, {}
-    for turn in turns:
-        found = index.search(turn, k, **restriction)
-        for image_id, similarity in found:
-            best[image_id] = max(similarity, best.get(image_id, -np.inf))
-        if owners is not None and getattr(found, "owners", None) is not None:
-            owners.update(found.owners)
-        else:
-            owners = None
+    best = {}
+    found = [index.search(turn, k, **restriction) for turn in turns]
+    for image_id, similarity in (pair for pairs in found for pair in pairs):
+        best[image_id] = max(similarity, best.get(image_id, -np.inf))
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
+    known = [getattr(pairs, "owners", None) for pairs in found]
+    owners = None if None in known else {pk: owner for o in known for pk, owner in o.items()}
     return Neighbours(ranked, owners=owners)
 
 

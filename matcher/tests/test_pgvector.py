@@ -230,7 +230,7 @@ def test_filtered_graph_walk_uses_the_index(pgvector):
     literal = pgvector_index.vector_literal(queries(rng, 1)[0])
     sql, params = pgvector_index.nearest_sql(literal, DIM, VERSION, where, params, 50, True, True)
     with connection.cursor() as cursor:
-        PgvectorIndex().configure_scan(cursor, 100, filtered=True)
+        PgvectorIndex().configure_scan(cursor, 100, graph_walk=True)
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert hnsw_index_name(VERSION, DIM) in plan

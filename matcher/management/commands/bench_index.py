@@ -147,12 +147,15 @@ class Command(BaseCommand):
         for n in (int(part) for part in opts["images"].split(",")):
             gallery = self.load(n, opts["dim"], opts["per_hotel"], opts["spectrum"])
             cases = self.queries(gallery, n // opts["per_hotel"], opts["queries"], filters)
-            oracle = load_oracle(opts["oracle"], cases)
-            needs_exact = "exact" in backends or oracle is None
-            for backend in ["exact"] * needs_exact + [b for b in backends if b != "exact"]:
-                self.bench(backend, cases, oracle if oracle is not None else {}, opts)
-                if backend == "exact":
-                    oracle = save_oracle(opts["oracle"], self.last_oracle)
+            keys = oracle_keys(cases)
+            oracle = load_oracle(opts["oracle"], keys)
+            if oracle is None or "exact" in backends:
+                oracle = {}
+                self.bench("exact", cases, keys, oracle, opts)  # fills the oracle
+                save_oracle(opts["oracle"], oracle)
+            for backend in backends:
+                if backend != "exact":
+                    self.bench(backend, cases, keys, oracle, opts)
 
     # --- the gallery ---
 
@@ -249,7 +252,7 @@ class Command(BaseCommand):
 
     # --- one backend ---
 
-    def bench(self, backend, cases, oracle, opts):
+    def bench(self, backend, cases, keys, oracle, opts):
         with override_settings(MATCHER_INDEX_BACKEND=BACKENDS[backend]):
             index_module.reset_index()
             index = index_module.get_index()
@@ -258,10 +261,9 @@ class Command(BaseCommand):
                 index.shortlist = opts["shortlist"] or index.shortlist
             build, size = self.build(backend, index, cases[0][2], opts["reduce"])
             latency, recall = {}, {}
-            for name, filters, vector in cases:
+            for (name, filters, vector), key in zip(cases, keys, strict=True):
                 restriction = {} if filters is None else {"hotels": hotels_of(filters)}
                 found = index.search(vector, 100, **restriction)
-                key = oracle_key(name, vector)
                 if backend == "exact":
                     oracle[key] = {image_id for image_id, _ in found}
                 truth = oracle[key]
@@ -274,8 +276,6 @@ class Command(BaseCommand):
                 search_hotels(vector, k=opts["k"], filters=filters)
                 latency.setdefault(name, []).append((time.perf_counter() - start) * 1000)
             index_module.reset_index()
-        if backend == "exact":
-            self.last_oracle = oracle
         if backend in opts["backend"].split(","):
             self.report(backend, build, size, latency, recall)
 
@@ -338,35 +338,37 @@ class Command(BaseCommand):
             )
 
 
-def oracle_key(name, vector) -> str:
-    """Filter, query and gallery: a reloaded gallery has new image ids, so other keys."""
+def oracle_keys(cases) -> list[str]:
+    """One key per case: gallery (a reload gives new image ids), filter and query."""
     first_image = RoomImage.objects.order_by("pk").values_list("pk", flat=True).first()
-    version = IndexState.get().active_version
-    return f"{version}:{first_image}:{name}:{hashlib.sha256(vector.tobytes()).hexdigest()}"
+    gallery = f"{IndexState.get().active_version}:{first_image}"
+    return [
+        f"{gallery}:{name}:{hashlib.sha256(vector.tobytes()).hexdigest()}"
+        for name, _, vector in cases
+    ]
 
 
-def load_oracle(path: str, cases) -> dict | None:
-    """The stored exact answers for these cases, or None (no file, or other cases)."""
+def load_oracle(path: str, keys) -> dict | None:
+    """The stored exact answers for these keys, or None (no file, or other cases)."""
     if not path or not os.path.exists(path):
         return None
     with open(path) as file:
         stored = json.load(file)
-    keys = [oracle_key(name, vector) for name, _, vector in cases]
     if not all(key in stored for key in keys):
         return None
     return {key: set(stored[key]) for key in keys}
 
 
-def save_oracle(path: str, oracle: dict) -> dict:
-    if path:
-        stored = {}
-        if os.path.exists(path):
-            with open(path) as file:
-                stored = json.load(file)
-        stored.update({key: sorted(ids) for key, ids in oracle.items()})
-        with open(path, "w") as file:
-            json.dump(stored, file)
-    return oracle
+def save_oracle(path: str, oracle: dict) -> None:
+    if not path:
+        return
+    stored = {}
+    if os.path.exists(path):
+        with open(path) as file:
+            stored = json.load(file)
+    stored.update({key: sorted(ids) for key, ids in oracle.items()})
+    with open(path, "w") as file:
+        json.dump(stored, file)
 
 
 def country_code(i: int) -> str:

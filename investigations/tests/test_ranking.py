@@ -154,6 +154,14 @@ def test_results_shape_and_order(active, chain):
     ]
 
 
+def test_matches_show_the_thumbnail_when_there_is_one(active):
+    with_thumbnail, without = add_photos(add_hotel("Thumbs"), [0.9, 0.8])
+    RoomImage.objects.filter(pk=with_thumbnail.pk).update(thumbnail="rooms/t/small.jpg")
+    matches = search_hotels(QUERY, k=1).hotels[0]["matches"]
+    assert [m["url"] for m in matches] == ["/media/rooms/t/small.jpg", without.thumbnail_url]
+    assert without.thumbnail_url == without.file.url == f"/media/{without.file.name}"
+
+
 def test_one_strong_photo_beats_many_weak_ones_by_default(active):
     # The measured default ("max"): a hotel photographed once is not outvoted.
     add_photos(add_hotel("Once, exact"), [0.93])

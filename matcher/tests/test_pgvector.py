@@ -4,6 +4,7 @@ Run on PostgreSQL by `scripts/pytest-pgvector` (TC_TEST_DB=pgvector: a missing p
 fails there). Under the default SQLite settings only the backend selection runs.
 """
 
+import importlib
 import json
 
 import numpy as np
@@ -54,6 +55,77 @@ def test_trigger_mirrors_the_float32_bytes_exactly(pgvector, hotel):
     replaced = np.ones(DIM, dtype=np.float32)
     Embedding.objects.filter(pk=row.pk).update(vector=replaced.astype("<f4").tobytes())
     assert np.array_equal(stored_embedding(row.pk), replaced)
+
+
+def awkward_float32s(n=20_000) -> np.ndarray:
+    """Random bit patterns (every exponent, subnormals) plus the edge cases."""
+    bits = np.random.default_rng(3).integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    values = values[np.isfinite(values)]
+    edges = [0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, 3.4028235e38, -3.4028235e38, 0.1, 1 / 3]
+    return np.concatenate([np.array(edges, dtype=np.float32), values])
+
+
+@pytest.mark.django_db(databases=[])
+def test_vector_literal_identifies_every_float32():
+    values = awkward_float32s()
+    parsed = np.array(pgvector_index.vector_literal(values)[1:-1].split(","), dtype=np.float32)
+    assert np.array_equal(parsed.view(np.uint32), values.view(np.uint32))
+
+
+def test_postgresql_reads_the_literal_exactly(pgvector):
+    values = awkward_float32s(2_000)[:2_000]  # pgvector's limit: 16 000 dims
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT (%s::vector)::real[]", [pgvector_index.vector_literal(values)])
+        stored = np.array(cursor.fetchone()[0], dtype=np.float32)
+    assert np.array_equal(stored.view(np.uint32), values.view(np.uint32))
+
+
+def toast_chunks(embedding_id) -> tuple:
+    """(embedding, vector) TOAST chunk ids of a row: NULL when the value is in the row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_toast_chunk_id(embedding), pg_column_toast_chunk_id(vector) "
+            "FROM matcher_embedding WHERE id = %s",
+            [embedding_id],
+        )
+        return cursor.fetchone()
+
+
+def full_size_row(hotel, seed) -> tuple[Embedding, np.ndarray]:
+    """A 1280-dim vector (the model's): 5 KB, which PostgreSQL moves out by default."""
+    vector = np.random.default_rng(seed).normal(size=1280).astype(np.float32)
+    image = make_room_image(hotel, status=RoomImage.Status.EMBEDDED)
+    return add_embedding(image, "inline-test", vector), vector
+
+
+@pytest.fixture
+def pg17(pgvector):
+    if connection.pg_version < 170000:
+        pytest.skip("pg_column_toast_chunk_id needs PostgreSQL 17")
+
+
+def test_full_size_vectors_stay_in_the_row(pg17, hotel):
+    row, vector = full_size_row(hotel, seed=1)
+    embedding_chunk, bytes_chunk = toast_chunks(row.pk)
+    assert bytes_chunk is not None  # the row is big enough to be toasted...
+    assert embedding_chunk is None  # ...but the searched copy stays inline
+    assert np.array_equal(stored_embedding(row.pk), vector)
+
+
+def test_migration_moves_existing_vectors_into_the_row(pg17, hotel):
+    migration = importlib.import_module("matcher.migrations.0005_inline_pgvector")
+    with connection.schema_editor() as editor:
+        migration.backwards(None, editor)
+    row, vector = full_size_row(hotel, seed=2)
+    assert toast_chunks(row.pk)[0] is not None  # written out of line, as before 0005
+
+    with connection.cursor() as cursor:  # the test's inserts: their FK checks fire before DDL
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with connection.schema_editor() as editor:
+        migration.forwards(None, editor)
+    assert toast_chunks(row.pk)[0] is None
+    assert np.array_equal(stored_embedding(row.pk), vector)  # same bits after the rewrite
 
 
 # --- a gallery shaped like the real one: hotels of 20 photos around a centroid ---

@@ -119,6 +119,46 @@ def ensure_hnsw_index(version: str, dim: int, *, concurrently: bool = False) -> 
     return True
 
 
+INLINE_BATCH = 5_000  # rows per transaction: ~25 MB of 1280-dim vectors, a short lock
+
+
+def move_inline(version: str, batch: int = INLINE_BATCH, progress=None) -> int:
+    """Rewrite `version`'s vectors stored out of line into their rows (migration 0005).
+
+    Short transactions by primary-key range, so searches and uploads go on. On
+    PostgreSQL 17+ only rows still out of line are written (a re-run is cheap); older
+    servers cannot tell, so every row is rewritten. Returns the rows written.
+    """
+    with connection.cursor() as cursor:
+        out_of_line = (
+            " AND pg_column_toast_chunk_id(embedding) IS NOT NULL"
+            if connection.pg_version >= 170000
+            else ""
+        )
+        written, last = 0, 0
+        while True:
+            cursor.execute(
+                f"SELECT max(id), count(*) FROM (SELECT id FROM {Embedding._meta.db_table} "
+                "WHERE model_version = %s AND id > %s ORDER BY id LIMIT %s) AS chunk",
+                [version, last, batch],
+            )
+            upto, rows = cursor.fetchone()
+            if not rows:
+                return written
+            with transaction.atomic():
+                # A new value (the cast), not the stored one, which keeps its TOAST
+                # pointer; float4 -> real[] -> vector keeps every bit.
+                cursor.execute(
+                    f"UPDATE {Embedding._meta.db_table} SET embedding = embedding::real[]::vector "
+                    f"WHERE model_version = %s AND id > %s AND id <= %s{out_of_line}",
+                    [version, last, upto],
+                )
+                written += cursor.rowcount
+            last = upto
+            if progress:
+                progress(rows)
+
+
 def graph_params(version: str) -> tuple[int, int]:
     """(m, ef_construction) of the HNSW graph for `version`."""
     if Projection.objects.filter(key=version).exists():

@@ -5,10 +5,12 @@ fails there). Under the default SQLite settings only the backend selection runs.
 """
 
 import importlib
+import io
 import json
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from matcher import pgvector_index, search
@@ -113,19 +115,31 @@ def test_full_size_vectors_stay_in_the_row(pg17, hotel):
     assert np.array_equal(stored_embedding(row.pk), vector)
 
 
-def test_migration_moves_existing_vectors_into_the_row(pg17, hotel):
+def test_vectors_written_before_0005_move_into_their_rows(pg17, hotel):
     migration = importlib.import_module("matcher.migrations.0005_inline_pgvector")
     with connection.schema_editor() as editor:
         migration.backwards(None, editor)
     row, vector = full_size_row(hotel, seed=2)
     assert toast_chunks(row.pk)[0] is not None  # written out of line, as before 0005
-
     with connection.cursor() as cursor:  # the test's inserts: their FK checks fire before DDL
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with connection.schema_editor() as editor:
         migration.forwards(None, editor)
+    assert toast_chunks(row.pk)[0] is not None  # the migration alone rewrites nothing
+
+    moved = []
+    assert pgvector_index.move_inline("inline-test", batch=1, progress=moved.append) == 1
     assert toast_chunks(row.pk)[0] is None
     assert np.array_equal(stored_embedding(row.pk), vector)  # same bits after the rewrite
+    assert moved == [1]
+    assert pgvector_index.move_inline("inline-test") == 0  # a re-run writes nothing
+
+
+def test_pgvector_index_inline_reports_what_it_moved(pg17, hotel):
+    full_size_row(hotel, seed=4)  # written inline already: nothing to move
+    out = io.StringIO()
+    call_command("pgvector_index", "--inline", "--model-version", "inline-test", stdout=out)
+    assert "moved 0 vectors into their rows" in out.getvalue()
 
 
 # --- a gallery shaped like the real one: hotels of 20 photos around a centroid ---

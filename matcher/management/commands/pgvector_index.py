@@ -9,6 +9,10 @@ searches go on meanwhile (searches stay exact, and slow, until it is done).
 sample of the version's vectors, project every vector, and build the graph over the
 projections instead; searches then re-score a shortlist with the full vectors
 (`matcher.projection`). Re-running it resumes an interrupted backfill.
+
+`--inline` (once, after migration `matcher.0005_inline_pgvector` on a database that
+already held vectors): moves the version's vectors from the TOAST table into their
+rows, in short batches while searches go on, before anything else.
 """
 
 import sys
@@ -37,19 +41,28 @@ class Command(BaseCommand):
             help="index a PCA projection to DIM dims (e.g. 256) instead of the full vectors",
         )
         parser.add_argument(
+            "--inline",
+            action="store_true",
+            help="first move the version's vectors written before migration 0005 into their rows",
+        )
+        parser.add_argument(
             "--sample",
             type=int,
             default=projection.DEFAULT_SAMPLE,
             help="vectors the projection is learned from (random, no labels)",
         )
 
-    def handle(self, *args, model_version, memory, reduce=None, sample=None, **options):
+    def handle(
+        self, *args, model_version, memory, reduce=None, sample=None, inline=False, **options
+    ):
         if not pgvector_index.pgvector_available():
             raise CommandError("the database has no pgvector column (PostgreSQL + pgvector only)")
         version = model_version or IndexState.get().active_version
         dim = Embedding.objects.filter(model_version=version).values_list("dim", flat=True).first()
         if not version or dim is None:
             raise CommandError(f"no vectors of version {version!r}")
+        if inline:
+            self.move_inline(version)
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [memory])
         if reduce is not None:
@@ -64,6 +77,15 @@ class Command(BaseCommand):
             self.stdout.write(f"built {name} in {time.perf_counter() - start:.0f} s")
         else:
             self.stdout.write(f"{name} already exists")
+
+    def move_inline(self, version: str) -> None:
+        total = Embedding.objects.filter(model_version=version).count()
+        start = time.perf_counter()
+        with tqdm(total=total, desc="moving inline", unit="vec", file=sys.stderr) as bar:
+            written = pgvector_index.move_inline(version, progress=bar.update)
+        self.stdout.write(
+            f"moved {written} vectors into their rows in {time.perf_counter() - start:.0f} s"
+        )
 
     def reduction(self, version: str, dim: int, reduce: int, sample: int) -> Projection:
         """The version's projection to `reduce` dims, learned now if new, then backfilled."""

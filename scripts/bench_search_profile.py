@@ -1,0 +1,83 @@
+"""Where a hotel search's time goes, on a gallery loaded by `manage.py bench_index`.
+
+    DATABASE_URL=... .venv/bin/python manage.py shell < scripts/bench_search_profile.py
+
+Prints: the p50 of `search_hotels` for 20 new queries (timed on their second touch,
+as `bench_index` does), the SQL of one search with its time, a cProfile of 20
+searches, and `EXPLAIN (ANALYZE, BUFFERS)` of the pgvector statement (its third run).
+Figures in docs/benchmarks.md ("fourth round").
+"""
+
+import cProfile
+import io
+import pstats
+import re
+import time
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, reset_queries, transaction
+
+from matcher import index as index_module
+from matcher import pgvector_index
+from matcher.management.commands.bench_index import Gallery
+from matcher.models import IndexState
+from matcher.search import search_hotels
+
+HOTELS = 50_000  # bench_index --images 1000000 --per-hotel 20
+
+
+def timed_p50(queries) -> float:
+    for query in queries:  # first touch
+        search_hotels(query, k=10)
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        search_hotels(query, k=10)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 50))
+
+
+def print_queries(query):
+    settings.DEBUG = True
+    reset_queries()
+    search_hotels(query, k=10)
+    for logged in connection.queries:
+        print(logged["time"], logged["sql"][:110])
+
+
+def print_profile(queries):
+    profile = cProfile.Profile()
+    profile.enable()
+    for query in queries:
+        search_hotels(query, k=10)
+    profile.disable()
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(25)
+    print(out.getvalue())
+
+
+def print_plan(query):
+    index = index_module.get_index()
+    version = IndexState.get().active_version
+    size = index.shortlist_size(200)
+    sql, params = pgvector_index.shortlist_sql(
+        query, index.reduction(version), version, "", [], 200, size
+    )
+    for _ in range(3):  # the third run: warm
+        with transaction.atomic(), connection.cursor() as cursor:
+            index.configure_scan(cursor, size)
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            plan = [row[0] for row in cursor.fetchall()]
+    print("\n".join(re.sub(r"\[[-0-9.e,]{200,}\]", "[...]", line) for line in plan))
+
+
+index_module.reset_index()
+gallery = Gallery(1280, HOTELS, spectrum="decaying")
+rng = np.random.default_rng(123)
+queries = gallery.photos(rng.choice(HOTELS, size=20), seed=10**9 + 5)
+print(f"search_hotels p50 {timed_p50(queries):.1f} ms (second touch)")
+print_queries(queries[0])
+print_profile(queries)
+if connection.vendor == "postgresql":
+    print_plan(queries[0])

@@ -140,6 +140,7 @@ def test_pgvector_index_inline_reports_what_it_moved(pg17, hotel):
     out = io.StringIO()
     call_command("pgvector_index", "--inline", "--model-version", "inline-test", stdout=out)
     assert "moved 0 vectors into their rows" in out.getvalue()
+    assert not pgvector_index.hnsw_index_exists("inline-test", 1280)  # it builds nothing
 
 
 # --- a gallery shaped like the real one: hotels of 20 photos around a centroid ---

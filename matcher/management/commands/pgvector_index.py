@@ -11,8 +11,8 @@ projections instead; searches then re-score a shortlist with the full vectors
 (`matcher.projection`). Re-running it resumes an interrupted backfill.
 
 `--inline` (once, after migration `matcher.0005_inline_pgvector` on a database that
-already held vectors): moves the version's vectors from the TOAST table into their
-rows, in short batches while searches go on, before anything else.
+already held vectors): only moves the version's vectors from the TOAST table into
+their rows, in short batches while searches go on; it builds nothing.
 """
 
 import sys
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--inline",
             action="store_true",
-            help="first move the version's vectors written before migration 0005 into their rows",
+            help="only move the version's vectors written before migration 0005 into their rows",
         )
         parser.add_argument(
             "--sample",
@@ -63,6 +63,7 @@ class Command(BaseCommand):
             raise CommandError(f"no vectors of version {version!r}")
         if inline:
             self.move_inline(version)
+            return
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [memory])
         if reduce is not None:

@@ -180,18 +180,14 @@ def shown_images(image_ids) -> dict[int, dict]:
     """
     rows = searchable_images().filter(pk__in=list(image_ids))
     shown = {}
-    for pk, file, thumbnail, *hotel in rows.values_list(
+    for pk, file, thumbnail, *hotel_values in rows.values_list(
         "pk", "file", "thumbnail", *HOTEL_COLUMNS.values()
     ):
-        hotel = dict(zip(HOTEL_COLUMNS, hotel, strict=True))
-        shown[pk] = {"url": thumbnail_url(file, thumbnail), "hotel": hotel}
+        shown[pk] = {
+            "url": RoomImage.thumbnail_url_of(file, thumbnail),
+            "hotel": dict(zip(HOTEL_COLUMNS, hotel_values, strict=True)),
+        }
     return shown
-
-
-def thumbnail_url(file: str, thumbnail: str) -> str:
-    """`RoomImage.thumbnail_url` from the stored names, without the model."""
-    field, name = ("thumbnail", thumbnail) if thumbnail else ("file", file)
-    return RoomImage._meta.get_field(field).storage.url(name)
 
 
 def image_owners(image_ids) -> dict[int, tuple[int, int | None]]:

@@ -105,7 +105,14 @@ class RoomImage(models.Model):
 
     @property
     def thumbnail_url(self) -> str:
-        return (self.thumbnail or self.file).url
+        return self.thumbnail_url_of(self.file.name, self.thumbnail.name)
+
+    @classmethod
+    def thumbnail_url_of(cls, file: str, thumbnail: str) -> str:
+        """The thumbnail's URL, else the photo's, from the stored names (lists of results
+        read them as plain values, without building the model)."""
+        field, name = ("thumbnail", thumbnail) if thumbnail else ("file", file)
+        return cls._meta.get_field(field).storage.url(name)
 
     @property
     def is_flagged(self) -> bool:

@@ -50,13 +50,14 @@ class Neighbours(list):
         self.owners = owners
 
 
+def live_images() -> QuerySet:
+    """Images not hidden, flagged or deleted, whose embedding is done."""
+    return RoomImage.objects.filter(status=RoomImage.Status.EMBEDDED, flagged_reason="")
+
+
 def searchable_images() -> QuerySet:
-    """Images the search may return: embedded, not hidden or flagged, with an active vector."""
-    return RoomImage.objects.filter(
-        status=RoomImage.Status.EMBEDDED,
-        flagged_reason="",
-        embeddings__model_version=IndexState.get().active_version,
-    )
+    """Images the search may return: live, with a vector of the active version."""
+    return live_images().filter(embeddings__model_version=IndexState.get().active_version)
 
 
 def row_keys(embedding_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
@@ -240,9 +241,7 @@ def not_searchable(image_ids: list[int]) -> set[int]:
     """Those of `image_ids` that are no longer searchable (hidden, flagged or deleted)."""
     if not image_ids:
         return set()
-    still = RoomImage.objects.filter(
-        pk__in=image_ids, status=RoomImage.Status.EMBEDDED, flagged_reason=""
-    ).values_list("pk", flat=True)
+    still = live_images().filter(pk__in=image_ids).values_list("pk", flat=True)
     return set(image_ids) - set(still)
 
 

@@ -33,7 +33,7 @@ from django.db.models import QuerySet
 
 from matcher import projection
 from matcher.index import Neighbours
-from matcher.models import Embedding, IndexState, Projection
+from matcher.models import Embedding, Projection
 from rooms.models import Hotel, RoomImage, Submission
 
 logger = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class PgvectorIndex:
 
     def search(self, query, k, image_ids=None, hotels: QuerySet | None = None):
         query = np.asarray(query, dtype=np.float32).reshape(-1)
-        version = IndexState.get().active_version
+        version, projected = projection.serving()
         if not version or k <= 0:
             return []
         dim = self.version_dim(version)
@@ -196,7 +196,7 @@ class PgvectorIndex:
         if len(query) != dim:
             raise ValueError(f"query has {len(query)} dims, index {version!r} has {dim}")
         where, params = restriction_sql(image_ids, hotels)
-        reduction = self.reduction(version)
+        reduction = self.indexed(projected)
         approximate = reduction is not None or self.has_index(version, dim)
         if approximate and where:
             approximate = (
@@ -240,15 +240,21 @@ class PgvectorIndex:
         return self._dims[version]
 
     def configure_scan(self, cursor, ef_search, graph_walk=False) -> None:
-        """Per transaction: the graph's candidate list, and keep scanning past filtered rows."""
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(EF_SEARCH_MAX, ef_search)])
+        """Per transaction: the graph's candidate list, and keep scanning past filtered rows.
+
+        One statement (`set_config(..., is_local => true)` is `SET LOCAL`): each SET is a
+        round trip, and a search is short enough for three of them to show.
+        """
+        scan = {"hnsw.ef_search": min(EF_SEARCH_MAX, ef_search)}
         if graph_walk:
             # Left to itself, the planner sorts every allowed image instead of walking
             # the graph (a country at 1M: ~600 ms, against ~200 ms walking it).
-            cursor.execute("SET LOCAL enable_sort = off")
+            scan["enable_sort"] = "off"
         if self.iterative:
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [MAX_SCAN_TUPLES])
+            scan["hnsw.iterative_scan"] = "relaxed_order"
+            scan["hnsw.max_scan_tuples"] = MAX_SCAN_TUPLES
+        calls = ", ".join(["set_config(%s, %s, true)"] * len(scan))
+        cursor.execute(f"SELECT {calls}", [str(part) for item in scan.items() for part in item])
 
     def shortlist_size(self, k: int) -> int:
         """Candidates the PCA graph yields for a top-k, all re-scored exactly.
@@ -260,7 +266,10 @@ class PgvectorIndex:
 
     def reduction(self, version: str):
         """The complete PCA projection of `version` whose HNSW index exists, or None."""
-        reduction = projection.active_reduction(version)
+        return self.indexed(projection.active_reduction(version))
+
+    def indexed(self, reduction):
+        """`reduction` if its HNSW index exists (or None)."""
         if reduction is None or not self.has_index(reduction.key, reduction.dim):
             return None
         return reduction

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.embedding import get_extractor
-from matcher.index import Neighbours, get_index, searchable_images
+from matcher.index import Neighbours, get_index, live_images, searchable_images
 from matcher.live_rerank import rerank_neighbours
 from matcher.models import IndexState
 from rooms.models import Chain, Hotel, RoomImage
@@ -173,12 +173,14 @@ HOTEL_COLUMNS = {
 
 
 def shown_images(image_ids) -> dict[int, dict]:
-    """{image id: {"url", "hotel"}} of the still-searchable images among `image_ids`.
+    """{image id: {"url", "hotel"}} of the images among `image_ids` still live.
 
-    Plain values in one query: model instances (image, submission, hotel, chain) for
-    the ~40 shown images cost more than the query (cProfile at 1M: 17 ms, now 10).
+    `image_ids` come from the index, so they had an active vector a moment ago; what
+    can have changed since is liveness (hidden, flagged, deleted). Plain values in one
+    query: model instances (image, submission, hotel, chain) for the ~40 shown images
+    cost more than the query (cProfile at 1M: 17 ms, now 10).
     """
-    rows = searchable_images().filter(pk__in=list(image_ids))
+    rows = live_images().filter(pk__in=list(image_ids))
     shown = {}
     for pk, file, thumbnail, *hotel_values in rows.values_list(
         "pk", "file", "thumbnail", *HOTEL_COLUMNS.values()

@@ -3,9 +3,10 @@
     DATABASE_URL=... .venv/bin/python manage.py shell < scripts/bench_search_profile.py
 
 Prints: the p50 of `search_hotels` for 20 new queries (timed on their second touch,
-as `bench_index` does), the SQL of one search with its time, a cProfile of 20
-searches, and `EXPLAIN (ANALYZE, BUFFERS)` of the pgvector statement (its third run).
-Figures in docs/benchmarks.md ("fourth round").
+as `bench_index` does), each SQL statement of a search with its median time and the
+time spent outside them, a cProfile of 20 searches, and `EXPLAIN (ANALYZE, BUFFERS)`
+of the pgvector statement (its third run). Figures in docs/benchmarks.md ("fourth
+round", "fifth round").
 """
 
 import cProfile
@@ -15,8 +16,7 @@ import re
 import time
 
 import numpy as np
-from django.conf import settings
-from django.db import connection, reset_queries, transaction
+from django.db import connection, transaction
 
 from matcher import index as index_module
 from matcher import pgvector_index
@@ -38,12 +38,33 @@ def timed_p50(queries) -> float:
     return float(np.percentile(times, 50))
 
 
-def print_queries(query):
-    settings.DEBUG = True
-    reset_queries()
-    search_hotels(query, k=10)
-    for logged in connection.queries:
-        print(logged["time"], logged["sql"][:110])
+def print_statements(queries):
+    """Each statement of a search (median ms over `queries`), and the time outside them."""
+    timings, totals, in_db = [], [], []
+
+    def timed(execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timings.append((sql[:70], (time.perf_counter() - start) * 1000))
+
+    with connection.execute_wrapper(timed):
+        per_statement = {}
+        for query in queries:
+            timings.clear()
+            start = time.perf_counter()
+            search_hotels(query, k=10)
+            totals.append((time.perf_counter() - start) * 1000)
+            in_db.append(sum(ms for _, ms in timings))
+            for position, (sql, ms) in enumerate(timings):
+                per_statement.setdefault((position, sql), []).append(ms)
+    print(
+        f"search_hotels p50 {np.median(totals):.1f} ms: statements {np.median(in_db):.1f}, "
+        f"outside them {np.median(np.subtract(totals, in_db)):.1f}; {len(timings)} statements"
+    )
+    for (_, sql), times in per_statement.items():
+        print(f"  {np.median(times):6.2f} ms  {sql}")
 
 
 def print_profile(queries):
@@ -77,7 +98,7 @@ gallery = Gallery(1280, HOTELS, spectrum="decaying")
 rng = np.random.default_rng(123)
 queries = gallery.photos(rng.choice(HOTELS, size=20), seed=10**9 + 5)
 print(f"search_hotels p50 {timed_p50(queries):.1f} ms (second touch)")
-print_queries(queries[0])
+print_statements(queries)
 print_profile(queries)
 if connection.vendor == "postgresql":
     print_plan(queries[0])

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from matcher import pgvector_index, search
 from matcher.index import ExactIndex, get_index, reset_index
@@ -356,3 +356,28 @@ def test_bench_index_keeps_the_exact_answers(pgvector, tmp_path, monkeypatch, ca
     assert recall and recall == [
         line.split()[-1] for line in second.splitlines() if line.strip().startswith("none")
     ]
+
+
+def show(cursor, name) -> str:
+    cursor.execute(f"SHOW {name}")
+    return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scan_settings_hold_for_the_search_transaction_only(pgvector):
+    with connection.cursor() as cursor:
+        default_ef, default_sort = show(cursor, "hnsw.ef_search"), show(cursor, "enable_sort")
+        with transaction.atomic():
+            PgvectorIndex().configure_scan(cursor, 4000, graph_walk=True)
+            assert show(cursor, "hnsw.ef_search") == str(pgvector_index.EF_SEARCH_MAX)
+            assert show(cursor, "hnsw.iterative_scan") == "relaxed_order"
+            assert show(cursor, "hnsw.max_scan_tuples") == str(pgvector_index.MAX_SCAN_TUPLES)
+            assert show(cursor, "enable_sort") == "off"
+        assert (show(cursor, "hnsw.ef_search"), show(cursor, "enable_sort")) == (
+            default_ef,
+            default_sort,
+        )
+        with transaction.atomic():
+            PgvectorIndex().configure_scan(cursor, 300)
+            assert show(cursor, "hnsw.ef_search") == "300"
+            assert show(cursor, "enable_sort") == default_sort  # only graph walks turn it off

@@ -115,6 +115,26 @@ def test_reduce_needs_pgvector_or_a_smaller_dimension(hotel, settings):
     assert not Projection.objects.exists()
 
 
+@pytest.mark.django_db
+def test_serving_names_the_active_version_and_its_newest_complete_projection():
+    set_active(VERSION)
+    assert projection.serving() == (VERSION, None)
+
+    projection.create(VERSION, RANK, low_rank(100))  # older
+    newer = projection.create(VERSION, RANK - 1, low_rank(100, seed=1))
+    projection.create("another-model", RANK, low_rank(100, seed=2))
+    Projection.objects.update(complete=True)
+    projection.create(VERSION, RANK - 2, low_rank(100, seed=3))  # newer, incomplete
+
+    version, reduction = projection.serving()
+    assert (version, reduction.key) == (VERSION, newer.key)
+
+    set_active("another-model")
+    assert projection.serving()[0] == "another-model"
+    set_active("a-model-with-no-projection")
+    assert projection.serving() == ("a-model-with-no-projection", None)
+
+
 # --- searching through the projection's graph (PostgreSQL + pgvector) ---
 
 

@@ -193,12 +193,14 @@ def shown_images(image_ids) -> dict[int, dict]:
 
 
 def image_owners(image_ids) -> dict[int, tuple[int, int | None]]:
-    """{image id: (hotel id, chain id)} of the still-searchable images among `image_ids`.
+    """{image id: (hotel id, chain id)} of the images among `image_ids` still live.
 
-    Plain values: the ranking reads hundreds of neighbours per search, and building
-    model instances for all of them cost more than the vector search itself at 1M.
+    Like `shown_images`, its ids come from the index a moment before, so liveness is
+    all that can have changed. Plain values: the ranking reads hundreds of neighbours
+    per search, and building model instances for all of them cost more than the vector
+    search itself at 1M.
     """
-    rows = searchable_images().filter(pk__in=list(image_ids))
+    rows = live_images().filter(pk__in=list(image_ids))
     triples = rows.values_list("pk", "submission__hotel_id", "submission__hotel__chain_id")
     return {pk: (hotel_id, chain_id) for pk, hotel_id, chain_id in triples}
 

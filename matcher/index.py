@@ -2,10 +2,12 @@
 
 Vectors live durably in the DB (`Embedding.vector`); an index is only a fast view of
 the vectors of `IndexState.active_version` for the images that are searchable now.
-Two backends: an exact in-process NumPy index (SQLite, or PostgreSQL without
-pgvector; also the oracle for recall tests) and `matcher.pgvector_index.PgvectorIndex`
-(HNSW in PostgreSQL), chosen automatically from the database; the
-`MATCHER_INDEX_BACKEND` setting (a dotted path to a class) overrides the choice.
+Two backends chosen automatically from the database: an exact in-process NumPy index
+(SQLite, or PostgreSQL without pgvector; also the oracle for recall tests) and
+`matcher.pgvector_index.PgvectorIndex` (HNSW in PostgreSQL). A third is chosen by the
+`MATCHER_INDEX_BACKEND` setting (a dotted path to a class):
+`matcher.graph_index.GraphIndex`, an HNSW graph in process memory, for a million
+photos and more.
 """
 
 import threading
@@ -22,6 +24,7 @@ from rooms.models import RoomImage
 
 EXACT_BACKEND = "matcher.index.ExactIndex"
 PGVECTOR_BACKEND = "matcher.pgvector_index.PgvectorIndex"
+GRAPH_BACKEND = "matcher.graph_index.GraphIndex"
 FETCH_CHUNK = 5000
 RECONCILE_SECONDS = 300  # ExactIndex: full pass at most this often (see its docstring)
 
@@ -65,81 +68,33 @@ def row_keys(embedding_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
     return (embedding_ids.astype(np.int64) << 32) ^ image_ids.astype(np.int64)
 
 
-class ExactIndex:
-    """Brute-force cosine search on an in-memory (N, D) float32 matrix.
+class LiveRows:
+    """The searchable (embedding id, image id) rows of one version, followed in the DB.
 
-    Loads on the first search, then follows the DB without rebuilding, at a cost that
-    does not grow with N on most searches:
+    Base of the in-process backends: subclasses keep what they index for these rows
+    (a matrix, a graph) in step through `_add(embedding_ids)` and `_drop(mask)`, at a
+    cost that does not grow with N on most searches:
 
     - new: each search reads the vectors with an id above the largest one seen, and
       the images whose `status_changed_at` moved past the last one seen (embedded,
       un-hidden); two index probes and, usually, an empty range query.
-    - gone (hidden, flagged, deleted, even by a bare `.update()`): the top-k
-      candidates are checked against the DB (one query on at most k ids); rows that
-      fail are dropped and the top-k is taken again, so they never come back.
+    - gone (hidden, flagged, deleted, even by a bare `.update()`): the search checks
+      its results against the DB and drops rows that fail, so they never come back.
     - everything else (a flag cleared without touching `status_changed_at`): a full
       reconciliation of the (embedding id, image id) pairs every `RECONCILE_SECONDS`
       and on first load; about 1 s per million rows on SQLite.
     """
 
-    accepts_hotel_filter = True
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._reset("")
-
     def _reset(self, version: str) -> None:
         self.version = version
         self.embedding_ids = np.empty(0, dtype=np.int64)
         self.image_ids = np.empty(0, dtype=np.int64)
-        self.matrix = np.empty((0, 0), dtype=np.float32)  # a view of the first rows of _buffer
-        self._buffer = None
         self.reconciled_at = None  # time.monotonic() of the last full reconciliation
         self.last_embedding_id = 0
         self.last_status_change = None
-        self._sorted = None  # (argsort of image_ids, sorted image_ids), built on demand
 
-    def search(self, query, k, image_ids=None, hotels=None):
-        query = np.asarray(query, dtype=np.float32).reshape(-1)
-        if hotels is not None:
-            allowed = searchable_images().filter(submission__hotel__in=hotels)
-            image_ids = intersect(image_ids, allowed.values_list("pk", flat=True))
-        with self._lock:
-            self.sync()
-            if len(self.image_ids) == 0 or k <= 0:
-                return []
-            if query.shape[0] != self.matrix.shape[1]:
-                raise ValueError(
-                    f"query has {query.shape[0]} dims, index {self.version!r} has "
-                    f"{self.matrix.shape[1]}"
-                )
-            while True:
-                results = self._top_k(query, k, image_ids)
-                gone = not_searchable([image_id for image_id, _ in results])
-                if not gone:
-                    return results
-                self._drop(np.isin(self.image_ids, list(gone)))
-
-    def _top_k(self, query, k, image_ids) -> list[tuple[int, float]]:
-        if image_ids is None:
-            return top_k(self.image_ids, self.matrix @ query, k)
-        # Filter before top-k, so a filtered search still returns k results.
-        rows = self.rows_of(np.asarray(image_ids, dtype=np.int64).reshape(-1))
-        return top_k(self.image_ids[rows], self.matrix[rows] @ query, k)
-
-    def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
-        """Matrix rows of these image ids (absent ones skipped): cost in len(image_ids)."""
-        if self._sorted is None:
-            order = np.argsort(self.image_ids, kind="stable")
-            self._sorted = (order, self.image_ids[order])
-        order, sorted_ids = self._sorted
-        if len(sorted_ids) == 0 or len(image_ids) == 0:
-            return np.empty(0, dtype=np.int64)
-        positions = np.minimum(np.searchsorted(sorted_ids, image_ids), len(sorted_ids) - 1)
-        return order[positions[sorted_ids[positions] == image_ids]]
-
-    def sync(self) -> None:
-        version = IndexState.get().active_version
+    def follow(self, version: str) -> None:
+        """Bring the rows up to date with `version`'s searchable vectors (reset on a switch)."""
         if version != self.version:
             self._reset(version)
         if not version:
@@ -188,10 +143,93 @@ class ExactIndex:
             self._add(new[:, 0])
         self.last_embedding_id, self.last_status_change = markers
 
+    def drop_images(self, image_ids) -> None:
+        """Forget the rows of these images (found gone by a search)."""
+        self._drop(np.isin(self.image_ids, list(image_ids)))
+
     @staticmethod
     def _pairs(embeddings: QuerySet) -> np.ndarray:
         rows = embeddings.values_list("id", "image_id")
         return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+    def _drop(self, gone: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _add(self, embedding_ids: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+def read_vectors(embedding_ids: np.ndarray):
+    """(embedding ids, image ids, (n, D) float32) of these rows, in bounded chunks."""
+    for start in range(0, len(embedding_ids), FETCH_CHUNK):  # bounded SQL parameter lists
+        chunk = embedding_ids[start : start + FETCH_CHUNK].tolist()
+        rows = list(Embedding.objects.filter(id__in=chunk).values_list("id", "image_id", "vector"))
+        if rows:  # else deleted between the two queries
+            vectors = np.stack([np.frombuffer(bytes(vector), dtype="<f4") for *_, vector in rows])
+            yield [row[0] for row in rows], [row[1] for row in rows], vectors
+
+
+class ExactIndex(LiveRows):
+    """Brute-force cosine search on an in-memory (N, D) float32 matrix.
+
+    Loads on the first search, then follows the DB without rebuilding (`LiveRows`);
+    the top-k of each search is checked against the DB, and rows that fail are
+    dropped and the top-k taken again.
+    """
+
+    accepts_hotel_filter = True
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._reset("")
+
+    def _reset(self, version: str) -> None:
+        super()._reset(version)
+        self.matrix = np.empty((0, 0), dtype=np.float32)  # a view of the first rows of _buffer
+        self._buffer = None
+        self._sorted = None  # (argsort of image_ids, sorted image_ids), built on demand
+
+    def search(self, query, k, image_ids=None, hotels=None):
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        if hotels is not None:
+            allowed = searchable_images().filter(submission__hotel__in=hotels)
+            image_ids = intersect(image_ids, allowed.values_list("pk", flat=True))
+        with self._lock:
+            self.sync()
+            if len(self.image_ids) == 0 or k <= 0:
+                return []
+            if query.shape[0] != self.matrix.shape[1]:
+                raise ValueError(
+                    f"query has {query.shape[0]} dims, index {self.version!r} has "
+                    f"{self.matrix.shape[1]}"
+                )
+            while True:
+                results = self._top_k(query, k, image_ids)
+                gone = not_searchable([image_id for image_id, _ in results])
+                if not gone:
+                    return results
+                self.drop_images(gone)
+
+    def _top_k(self, query, k, image_ids) -> list[tuple[int, float]]:
+        if image_ids is None:
+            return top_k(self.image_ids, self.matrix @ query, k)
+        # Filter before top-k, so a filtered search still returns k results.
+        rows = self.rows_of(np.asarray(image_ids, dtype=np.int64).reshape(-1))
+        return top_k(self.image_ids[rows], self.matrix[rows] @ query, k)
+
+    def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
+        """Matrix rows of these image ids (absent ones skipped): cost in len(image_ids)."""
+        if self._sorted is None:
+            order = np.argsort(self.image_ids, kind="stable")
+            self._sorted = (order, self.image_ids[order])
+        order, sorted_ids = self._sorted
+        if len(sorted_ids) == 0 or len(image_ids) == 0:
+            return np.empty(0, dtype=np.int64)
+        positions = np.minimum(np.searchsorted(sorted_ids, image_ids), len(sorted_ids) - 1)
+        return order[positions[sorted_ids[positions] == image_ids]]
+
+    def sync(self) -> None:
+        self.follow(IndexState.get().active_version)
 
     def _drop(self, gone: np.ndarray) -> None:
         if not gone.any():
@@ -202,15 +240,8 @@ class ExactIndex:
         self._sorted = None
 
     def _add(self, embedding_ids: np.ndarray) -> None:
-        for start in range(0, len(embedding_ids), FETCH_CHUNK):  # bounded SQL parameter lists
-            chunk = embedding_ids[start : start + FETCH_CHUNK].tolist()
-            rows = list(
-                Embedding.objects.filter(id__in=chunk).values_list("id", "image_id", "vector")
-            )
-            if not rows:  # deleted between the two queries
-                continue
-            vectors = np.stack([np.frombuffer(bytes(vector), dtype="<f4") for *_, vector in rows])
-            self._append(vectors, [row[0] for row in rows], [row[1] for row in rows])
+        for ids, image_ids, vectors in read_vectors(embedding_ids):
+            self._append(vectors, ids, image_ids)
 
     def _append(self, vectors: np.ndarray, embedding_ids: list, image_ids: list) -> None:
         """Rows at the end of a buffer grown by half when full: no full copy per upload."""

@@ -220,11 +220,7 @@ class PgvectorIndex:
             if approximate:
                 self.configure_scan(cursor, ef_search, graph_walk=graph_walk)
             cursor.execute(sql, sql_params)
-            rows = cursor.fetchall()
-        return Neighbours(
-            [(image_id, float(similarity)) for image_id, similarity, _, _ in rows],
-            owners={image_id: (hotel_id, chain_id) for image_id, _, hotel_id, chain_id in rows},
-        )
+            return neighbours(cursor.fetchall())
 
     def version_dim(self, version: str) -> int | None:
         """The version's dimension (fixed per version: it is part of the version key)."""
@@ -289,6 +285,14 @@ class PgvectorIndex:
             ensure_hnsw_index(version, dim)
         self._ready.add((version, dim))
         return True
+
+
+def neighbours(rows) -> Neighbours:
+    """`Neighbours` from rows of (image id, similarity, hotel id, chain id), best first."""
+    return Neighbours(
+        [(image_id, float(similarity)) for image_id, similarity, _, _ in rows],
+        owners={image_id: (hotel_id, chain_id) for image_id, _, hotel_id, chain_id in rows},
+    )
 
 
 def restriction_sql(image_ids, hotels: QuerySet | None, graph_walk=False) -> tuple[str, list]:

@@ -209,6 +209,15 @@ MATCHER_LOCAL_FEATURES = env_bool("MATCHER_LOCAL_FEATURES", True)
 # search, all re-scored with their full vectors. At 1M (docs/benchmarks.md): 300 gives
 # recall@100 0.97 at ~48 ms p50 per hotel search; 1000 gives 0.998 at ~2.5x the time.
 MATCHER_PGVECTOR_SHORTLIST = env_int("MATCHER_PGVECTOR_SHORTLIST", 300, minimum=10)
+# The vector index: empty = pgvector when the database has it, else the exact index;
+# or a dotted path, e.g. matcher.graph_index.GraphIndex (an in-process graph, for a
+# million photos and more: docs/deploy.md).
+MATCHER_INDEX_BACKEND = env_str("MATCHER_INDEX_BACKEND", "")
+# GraphIndex: where `manage.py graph_index` writes the graphs the web processes load,
+# and the images its graph yields per search, all re-scored with their full vectors
+# (1M, docs/benchmarks.md: 300 finds 0.96 of the true top-100).
+MATCHER_GRAPH_DIR = Path(env_str("MATCHER_GRAPH_DIR", str(BASE_DIR / "var" / "graphs")))
+MATCHER_GRAPH_SHORTLIST = env_int("MATCHER_GRAPH_SHORTLIST", 300, minimum=10)
 # Where the exported ONNX model is cached (regenerated when missing).
 MATCHER_CACHE_DIR = Path(env_str("MATCHER_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 

@@ -1,7 +1,8 @@
 """The vector indexes: what they return, and how they follow the DB.
 
 Backend-neutral tests take `make_index` and run against every backend the test
-database offers: the exact index always, pgvector too under `scripts/pytest-pgvector`.
+database offers: the exact index and the in-process graph always, pgvector too under
+`scripts/pytest-pgvector`.
 """
 
 import numpy as np
@@ -25,11 +26,15 @@ V2 = "test-backbone:bbbb:gem3-448:d4"
 ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
 
-@pytest.fixture(params=["exact", "pgvector"] if ON_POSTGRES else ["exact"])
+@pytest.fixture(params=["exact", "graph", "pgvector"] if ON_POSTGRES else ["exact", "graph"])
 def make_index(request, db):
     """A fresh index of each backend (a callable: tests build several)."""
     if request.param == "exact":
         return ExactIndex
+    if request.param == "graph":
+        from matcher.graph_index import GraphIndex
+
+        return lambda: GraphIndex(shortlist=2)  # walks the graph from 2 images up
     from matcher.pgvector_index import PgvectorIndex, pgvector_available
 
     if not pgvector_available():

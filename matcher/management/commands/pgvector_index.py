@@ -23,7 +23,8 @@ from django.db import connection
 from tqdm import tqdm
 
 from matcher import pgvector_index, projection
-from matcher.models import Embedding, IndexState, Projection
+from matcher.management.reduction import reduction
+from matcher.models import Embedding, IndexState
 
 
 class Command(BaseCommand):
@@ -67,7 +68,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [memory])
         if reduce is not None:
-            reduced = self.reduction(version, dim, reduce, sample or projection.DEFAULT_SAMPLE)
+            reduced = reduction(self, version, reduce, sample or projection.DEFAULT_SAMPLE)
             version, dim = reduced.key, reduced.dim
         start = time.perf_counter()
         # CONCURRENTLY cannot run in a transaction (e.g. call_command inside one).
@@ -87,26 +88,3 @@ class Command(BaseCommand):
         self.stdout.write(
             f"moved {written} vectors into their rows in {time.perf_counter() - start:.0f} s"
         )
-
-    def reduction(self, version: str, dim: int, reduce: int, sample: int) -> Projection:
-        """The version's projection to `reduce` dims, learned now if new, then backfilled."""
-        if not 0 < reduce < dim:
-            raise CommandError(f"--reduce must be between 1 and {dim - 1}")
-        reduced = Projection.objects.filter(source_version=version, dim=reduce).first()
-        if reduced is None:
-            start = time.perf_counter()
-            vectors = projection.sample_vectors(version, sample)
-            if len(vectors) < reduce:
-                raise CommandError(f"{len(vectors)} vectors cannot teach {reduce} directions")
-            reduced = projection.create(version, reduce, vectors)
-            self.stdout.write(
-                f"learned {reduced.key} from {len(vectors)} vectors in "
-                f"{time.perf_counter() - start:.0f} s: keeps {reduced.explained_variance:.1%} "
-                "of their energy"
-            )
-        total = Embedding.objects.filter(model_version=version).count()
-        start = time.perf_counter()
-        with tqdm(total=total, desc="projecting", unit="vec", file=sys.stderr) as bar:
-            written = projection.backfill(reduced, progress=bar.update)
-        self.stdout.write(f"projected {written} vectors in {time.perf_counter() - start:.0f} s")
-        return reduced

@@ -5,8 +5,10 @@
 Prints: the p50 of `search_hotels` for 20 new queries (timed on their second touch,
 as `bench_index` does), each SQL statement of a search with its median time and the
 time spent outside them, a cProfile of 20 searches, and `EXPLAIN (ANALYZE, BUFFERS)`
-of the pgvector statement (its third run). Figures in docs/benchmarks.md ("fourth
-round", "fifth round").
+of the pgvector statement (its third run); with the in-process graph
+(`MATCHER_INDEX_BACKEND=matcher.graph_index.GraphIndex`), the graph walk's median
+and the plan of the re-scoring statement instead. Figures in docs/benchmarks.md
+("fourth round", "fifth round", "sixth round").
 """
 
 import cProfile
@@ -19,7 +21,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from matcher import index as index_module
-from matcher import pgvector_index
+from matcher import pgvector_index, projection
 from matcher.management.commands.bench_index import Gallery
 from matcher.models import IndexState
 from matcher.search import search_hotels
@@ -93,6 +95,28 @@ def print_plan(query):
     print("\n".join(re.sub(r"\[[-0-9.e,]{200,}\]", "[...]", line) for line in plan))
 
 
+def print_walk(index, queries):
+    """The graph walk alone (median over `queries`), then the re-scoring statement's plan."""
+    version, reduction = projection.serving()
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        with index._lock:
+            candidates = index.candidates(query, reduction, 200)
+        times.append((time.perf_counter() - start) * 1000)
+    print(f"graph walk for 200 (shortlist {len(candidates)}): {np.median(times):.2f} ms p50")
+    ids = [int(i) for i in candidates]
+    literal = pgvector_index.vector_literal(queries[0])
+    sql, params = pgvector_index.nearest_sql(
+        literal, len(queries[0]), version, " AND e.image_id = ANY(%s)", [ids], 200, False
+    )
+    for _ in range(3):  # the third run: warm
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            plan = [row[0] for row in cursor.fetchall()]
+    print("\n".join(re.sub(r"\[[-0-9.e,]{200,}\]", "[...]", line) for line in plan))
+
+
 index_module.reset_index()
 gallery = Gallery(1280, HOTELS, spectrum="decaying")
 rng = np.random.default_rng(123)
@@ -100,5 +124,8 @@ queries = gallery.photos(rng.choice(HOTELS, size=20), seed=10**9 + 5)
 print(f"search_hotels p50 {timed_p50(queries):.1f} ms (second touch)")
 print_statements(queries)
 print_profile(queries)
-if connection.vendor == "postgresql":
+searching = index_module.get_index()
+if isinstance(searching, pgvector_index.PgvectorIndex):
     print_plan(queries[0])
+elif hasattr(searching, "candidates"):
+    print_walk(searching, queries)

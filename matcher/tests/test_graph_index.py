@@ -152,3 +152,16 @@ def test_hotel_ranking_agrees_with_the_exact_backend(served):
         index_module.reset_index()
         assert len(rankings[0]) == 5
         assert rankings[0] == rankings[1]
+
+
+def test_bench_index_measures_the_graph(db, graph_dir, capsys):
+    args = ["--images", "400", "--queries", "3", "--filters", "none", "--dim", "64"]
+    call_command("bench_index", *args, "--reduce", "32", "--backend", "exact,graph")
+    out = capsys.readouterr().out
+    report = out[out.index("-- graph: ready in") :]
+    assert "graph file" in report and "catches up in" in report
+    recall = float(
+        next(line for line in report.splitlines() if line.strip().startswith("none")).split()[-1]
+    )
+    assert recall >= 0.95
+    assert len(list(graph_dir.glob("*.npz"))) == 1

@@ -37,7 +37,11 @@ from matcher.models import Embedding, IndexState, Projection
 from matcher.search import HotelFilters, search_hotels
 from rooms.models import Chain, Hotel, RoomImage, Submission
 
-BACKENDS = {"exact": index_module.EXACT_BACKEND, "pgvector": index_module.PGVECTOR_BACKEND}
+BACKENDS = {
+    "exact": index_module.EXACT_BACKEND,
+    "pgvector": index_module.PGVECTOR_BACKEND,
+    "graph": index_module.GRAPH_BACKEND,
+}
 PREFIX = "BENCH-"
 COUNTRIES = 40
 CITIES_PER_COUNTRY = 10
@@ -110,7 +114,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--filters", default=",".join(FILTERS[:3]), help=f"of {FILTERS}")
         parser.add_argument(
-            "--reduce", type=int, default=0, help="pgvector: graph over a PCA projection (dims)"
+            "--reduce", type=int, default=0, help="pgvector, graph: graph over a PCA projection (dims)"
         )
         parser.add_argument("--spectrum", choices=SPECTRA, default="flat", help="see Gallery")
         parser.add_argument(
@@ -123,8 +127,8 @@ class Command(BaseCommand):
             "--shortlist",
             type=int,
             default=None,
-            help="with --reduce: candidates re-scored exactly (at least; default: the "
-            "MATCHER_PGVECTOR_SHORTLIST setting)",
+            help="pgvector with --reduce, and graph: candidates re-scored exactly (at least; "
+            "default: the MATCHER_PGVECTOR_SHORTLIST or MATCHER_GRAPH_SHORTLIST setting)",
         )
 
     def handle(self, *args, **opts):
@@ -258,6 +262,7 @@ class Command(BaseCommand):
             index = index_module.get_index()
             if backend == "pgvector":
                 index.ef_search = opts["ef_search"]
+            if backend in ("pgvector", "graph"):
                 index.shortlist = opts["shortlist"] or index.shortlist
             build, size = self.build(backend, index, cases[0][2], opts["reduce"])
             latency, recall = {}, {}
@@ -283,6 +288,8 @@ class Command(BaseCommand):
         """(seconds, size) of making the backend ready: HNSW build, or the exact load."""
         version, dim = IndexState.get().active_version, len(vector)
         start = time.perf_counter()
+        if backend == "graph":
+            return self.build_graph(index, version, vector, reduce)
         if backend == "pgvector":
             from matcher.pgvector_index import ensure_hnsw_index, hnsw_index_name
 
@@ -308,6 +315,33 @@ class Command(BaseCommand):
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return seconds, f"matrix {index.matrix.nbytes / 2**20:.0f} MiB; peak RSS {peak:.0f} MiB"
+
+    def build_graph(self, index, version, vector, reduce) -> tuple[float, str]:
+        """As `manage.py graph_index`; then a second process's view: load, catch up."""
+        from matcher.graph_index import GraphIndex
+
+        note = ""
+        if reduce:
+            reduced, note = self.reduce(version, reduce)
+            version = reduced.key
+        start = time.perf_counter()
+        index.threads = os.cpu_count()
+        index.build(version)
+        seconds = time.perf_counter() - start
+        index.threads = 1
+        rows_file = index.save()
+        size = sum(path.stat().st_size for path in rows_file.parent.glob(f"{rows_file.stem}*"))
+        rss = resident_mib()
+        start = time.perf_counter()
+        loaded = GraphIndex()
+        loaded.search(vector, 1)  # loads the file and reconciles it with the database
+        load = time.perf_counter() - start
+        grown = resident_mib() - rss
+        del loaded
+        return seconds, (
+            f"{note}graph file {size / 2**20:.0f} MiB; a new process loads it and catches "
+            f"up in {load:.1f} s, resident memory +{grown:.0f} MiB"
+        )
 
     def reduce(self, version: str, dim: int):
         """The same steps as `pgvector_index --reduce`: learn, project every vector."""
@@ -336,6 +370,12 @@ class Command(BaseCommand):
                 f"   {name:14s} {percentile(values, 50):8.1f} {percentile(values, 95):8.1f} "
                 f"{statistics.fmean(recall[name]):10.3f}"
             )
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (ru_maxrss is a peak, not a level)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def oracle_keys(cases) -> list[str]:

@@ -114,7 +114,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--filters", default=",".join(FILTERS[:3]), help=f"of {FILTERS}")
         parser.add_argument(
-            "--reduce", type=int, default=0, help="pgvector, graph: graph over a PCA projection (dims)"
+            "--reduce", type=int, default=0, help="pgvector, graph: over a PCA projection (dims)"
         )
         parser.add_argument("--spectrum", choices=SPECTRA, default="flat", help="see Gallery")
         parser.add_argument(
@@ -317,19 +317,23 @@ class Command(BaseCommand):
         return seconds, f"matrix {index.matrix.nbytes / 2**20:.0f} MiB; peak RSS {peak:.0f} MiB"
 
     def build_graph(self, index, version, vector, reduce) -> tuple[float, str]:
-        """As `manage.py graph_index`; then a second process's view: load, catch up."""
-        from matcher.graph_index import GraphIndex
+        """As `manage.py graph_index` (once per gallery); then a new process's load."""
+        from matcher.graph_index import GraphIndex, graph_file
 
         note = ""
         if reduce:
             reduced, note = self.reduce(version, reduce)
             version = reduced.key
         start = time.perf_counter()
-        index.threads = os.cpu_count()
-        index.build(version)
+        rows_file = graph_file(version)
+        if rows_file.exists():  # the gallery's graph, from an earlier run
+            note += f"reusing {rows_file}; "
+        else:
+            index.threads = os.cpu_count()
+            index.build(version)
+            index.threads = 1
+            index.save()
         seconds = time.perf_counter() - start
-        index.threads = 1
-        rows_file = index.save()
         size = sum(path.stat().st_size for path in rows_file.parent.glob(f"{rows_file.stem}*"))
         rss = resident_mib()
         start = time.perf_counter()

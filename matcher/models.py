@@ -8,7 +8,7 @@ class Embedding(models.Model):
     """One image's global descriptor under one model version (never mixed in an index)."""
 
     image = models.ForeignKey(RoomImage, on_delete=models.CASCADE, related_name="embeddings")
-    model_version = models.CharField(max_length=120, db_index=True)
+    model_version = models.CharField(max_length=120)
     dim = models.PositiveIntegerField()
     vector = models.BinaryField(help_text="float32, little-endian, L2-normalised")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -19,6 +19,10 @@ class Embedding(models.Model):
                 fields=["image", "model_version"], name="one_vector_per_version"
             )
         ]
+        # A version's (id, image id) pairs without reading its vectors: the in-process
+        # indexes list them on every full pass (PostgreSQL: an index-only scan of
+        # 165 MB instead of 16 GB of rows at 1M photos; docs/benchmarks.md, sixth round).
+        indexes = [models.Index(fields=["model_version", "id", "image"], name="embedding_rows")]
 
     def __str__(self):
         return f"Embedding of image {self.image_id} ({self.model_version})"

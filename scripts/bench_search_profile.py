@@ -80,6 +80,11 @@ def print_profile(queries):
     print(out.getvalue())
 
 
+def shorten(line: str) -> str:
+    """A plan line without its long literals (the query vector, the shortlist's ids)."""
+    return re.sub(r"\{[0-9,]{200,}\}", "{...}", re.sub(r"\[[-0-9.e,]{200,}\]", "[...]", line))
+
+
 def print_plan(query):
     index = index_module.get_index()
     version = IndexState.get().active_version
@@ -92,7 +97,7 @@ def print_plan(query):
             index.configure_scan(cursor, size)
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             plan = [row[0] for row in cursor.fetchall()]
-    print("\n".join(re.sub(r"\[[-0-9.e,]{200,}\]", "[...]", line) for line in plan))
+    print("\n".join(shorten(line) for line in plan))
 
 
 def print_walk(index, queries):
@@ -114,7 +119,7 @@ def print_walk(index, queries):
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             plan = [row[0] for row in cursor.fetchall()]
-    print("\n".join(re.sub(r"\[[-0-9.e,]{200,}\]", "[...]", line) for line in plan))
+    print("\n".join(shorten(line) for line in plan))
 
 
 index_module.reset_index()

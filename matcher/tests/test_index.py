@@ -263,3 +263,23 @@ def test_a_recreated_vector_replaces_the_old_row(embedded):
     assert ids(results) == [image.id]
     assert results[0][1] == pytest.approx(1.0, abs=1e-6)
     assert len(index.image_ids) == 1
+
+
+def test_a_full_pass_lists_the_pairs_only_when_their_sums_changed(embedded, monkeypatch):
+    index = ExactIndex()
+    kept, flagged, hidden = embedded(1), embedded(2, flagged_reason="a person"), embedded(3)
+    index.search(unit_vector(1), k=5)
+    listed = []
+    real_pairs = index._pairs
+    monkeypatch.setattr(index, "_pairs", lambda rows: listed.append(1) or real_pairs(rows))
+
+    index.reconcile()
+    assert listed == []  # nothing changed: the sums matched
+
+    # Out-of-band: one row back, another gone, as many searchable rows as before.
+    RoomImage.objects.filter(id=flagged.id).update(flagged_reason="")
+    RoomImage.objects.filter(id=hidden.id).update(status=RoomImage.Status.HIDDEN)
+    index.reconcile()
+
+    assert listed == [1]
+    assert sorted(index.image_ids) == sorted([kept.id, flagged.id])

@@ -10,6 +10,21 @@ from matcher import projection
 from matcher.models import Embedding, Projection
 
 
+def add_reduce_arguments(parser) -> None:
+    parser.add_argument(
+        "--reduce",
+        type=int,
+        metavar="DIM",
+        help="index a PCA projection to DIM dims (e.g. 256) instead of the full vectors",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=projection.DEFAULT_SAMPLE,
+        help="vectors the projection is learned from (random, no labels)",
+    )
+
+
 def reduction(command, version: str, reduce: int, sample: int) -> Projection:
     """`version`'s projection to `reduce` dims, learned now if new, then backfilled."""
     dim = Embedding.objects.filter(model_version=version).values_list("dim", flat=True).first()

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from matcher import projection
 from matcher.graph_index import GraphIndex
 from matcher.index import searchable_embeddings
-from matcher.management.reduction import reduction
+from matcher.management.reduction import add_reduce_arguments, reduction
 from matcher.models import IndexState
 
 
@@ -29,18 +29,7 @@ class Command(BaseCommand):
     help = "Build the in-process HNSW graph (GraphIndex) for the active model version."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--reduce",
-            type=int,
-            metavar="DIM",
-            help="first learn and fill a PCA projection to DIM dims (e.g. 256) to build over",
-        )
-        parser.add_argument(
-            "--sample",
-            type=int,
-            default=projection.DEFAULT_SAMPLE,
-            help="with --reduce: vectors the projection is learned from",
-        )
+        add_reduce_arguments(parser)
         parser.add_argument(
             "--threads", type=int, default=os.cpu_count(), help="insert threads (default: all)"
         )

@@ -23,7 +23,7 @@ from django.db import connection
 from tqdm import tqdm
 
 from matcher import pgvector_index, projection
-from matcher.management.reduction import reduction
+from matcher.management.reduction import add_reduce_arguments, reduction
 from matcher.models import Embedding, IndexState
 
 
@@ -35,22 +35,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--memory", default="2GB", help="maintenance_work_mem for the build (fits the graph)"
         )
-        parser.add_argument(
-            "--reduce",
-            type=int,
-            metavar="DIM",
-            help="index a PCA projection to DIM dims (e.g. 256) instead of the full vectors",
-        )
+        add_reduce_arguments(parser)
         parser.add_argument(
             "--inline",
             action="store_true",
             help="only move the version's vectors written before migration 0005 into their rows",
-        )
-        parser.add_argument(
-            "--sample",
-            type=int,
-            default=projection.DEFAULT_SAMPLE,
-            help="vectors the projection is learned from (random, no labels)",
         )
 
     def handle(

@@ -55,6 +55,8 @@ def test_media_volume_is_shared_by_web_and_worker(compose):
     services = compose["services"]
     assert services["web"]["volumes"] == services["worker"]["volumes"] == ["media:/data"]
     assert "media" in compose["volumes"]
+    # A graph built by a worker container is where the web processes load it.
+    assert services["web"]["environment"]["MATCHER_GRAPH_DIR"].startswith("/data/")
 
 
 def test_health_endpoint_answers(client, db):

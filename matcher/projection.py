@@ -112,7 +112,8 @@ def backfill(projection: Projection, progress=None) -> int:
 
     Walks the source rows by embedding id, reading (id, image id) pairs and then the
     vectors of just those lacking a projection, so a pass over a complete million
-    costs ~1 s (the periodic sweep) and an interrupted run resumes where it stopped.
+    reads no vectors (17-19 s on 2 cores, most of it checking 200 chunks of image ids;
+    the periodic sweep, every 15 min) and an interrupted run resumes where it stopped.
     Returns the rows written.
     """
     components = matrix_of(projection)

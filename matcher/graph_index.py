@@ -1,9 +1,10 @@
 """An in-process HNSW graph (hnswlib) over the served vectors, for a million photos.
 
-Why: at a million photos pgvector's graph walk is ~34 ms of buffer visits on 2 cores,
-most of a 55-70 ms hotel search; the same graph (same projections, M 32) walked in
-process memory takes ~4 ms (docs/benchmarks.md). The database stays the truth and
-the graph a view of it, followed like the exact index's matrix:
+Why: at a million photos pgvector's graph walk is 16-34 ms of buffer visits on 2 cores
+(by VM), most of a 33-70 ms hotel search; the same kind of graph (same projections,
+M 32) walked in process memory takes ~3 ms, and the search ~22 ms
+(docs/benchmarks.md, sixth round). The database stays the truth and the graph a view
+of it, followed like the exact index's matrix:
 
 - Over the active version's newest complete PCA projection (`matcher.projection`)
   when there is one, else over the version's own vectors; labels are image ids.
@@ -77,6 +78,7 @@ class GraphIndex(LiveRows):
         self.graph = None  # hnswlib.Index, created with the first vectors
         self.available = False  # a graph is loaded, or this gallery is built in process
         self.small = None  # whether this gallery may be built in process (counted once)
+        self.unreadable = None  # mtime of a graph file that failed to load
 
     @property
     def fallback(self):
@@ -122,9 +124,13 @@ class GraphIndex(LiveRows):
     def open(self) -> bool:
         """Load the built graph of `self.version`, or start one in process when small."""
         rows_file = graph_file(self.version)
-        if rows_file.exists():
-            self.load(rows_file)
-            return True
+        if rows_file.exists() and self.unreadable != rows_file.stat().st_mtime:
+            try:
+                self.load(rows_file)
+                return True
+            except (OSError, RuntimeError, ValueError, KeyError):  # rebuild it: logged
+                logger.exception("cannot load %s: searching the database", rows_file)
+                self.unreadable = rows_file.stat().st_mtime  # until a new file replaces it
         if self.small is None:
             rows = searchable_embeddings(self.version)[: AUTO_BUILD_ROWS + 1].count()
             self.small = rows <= AUTO_BUILD_ROWS
@@ -155,7 +161,7 @@ class GraphIndex(LiveRows):
     # --- building, loading, saving ---
 
     def build(self, key: str, progress=None) -> None:
-        """A new graph of every searchable row of `key` (the command; ~16 min at 1M)."""
+        """A new graph of every searchable row of `key` (the command; 6 min at 1M)."""
         self._reset(key)
         self.progress = progress
         try:
@@ -187,15 +193,16 @@ class GraphIndex(LiveRows):
         return rows_file
 
     def load(self, rows_file: Path) -> None:
+        """Take the graph and rows in `rows_file`, or raise and keep nothing of them."""
         with np.load(rows_file) as rows:
             if str(rows["key"]) != self.version:
                 raise ValueError(f"{rows_file} holds {rows['key']}, not {self.version}")
-            self.embedding_ids = rows["embedding_ids"]
-            self.image_ids = rows["image_ids"]
+            embedding_ids, image_ids = rows["embedding_ids"], rows["image_ids"]
             dim, graph_name = int(rows["dim"]), str(rows["graph"])
-        self.graph = hnswlib.Index(space="ip", dim=dim)
-        capacity = int(len(self.image_ids) * GROWTH) + 1024
-        self.graph.load_index(str(rows_file.with_name(graph_name)), max_elements=capacity)
+        graph = hnswlib.Index(space="ip", dim=dim)
+        capacity = int(len(image_ids) * GROWTH) + 1024
+        graph.load_index(str(rows_file.with_name(graph_name)), max_elements=capacity)
+        self.graph, self.embedding_ids, self.image_ids = graph, embedding_ids, image_ids
         # `follow` reconciles next: what changed since the build is applied then.
 
     # --- `LiveRows` hooks ---

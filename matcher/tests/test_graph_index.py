@@ -165,3 +165,26 @@ def test_bench_index_measures_the_graph(db, graph_dir, capsys):
     )
     assert recall >= 0.95
     assert len(list(graph_dir.glob("*.npz"))) == 1
+
+
+def test_an_unreadable_graph_file_is_logged_and_the_database_answers(
+    served, graph_dir, monkeypatch, caplog
+):
+    _, rng = gallery()
+    call_command("graph_index")
+    (graph_path,) = graph_dir.glob("*.hnsw")
+    graph_path.unlink()  # e.g. a half-copied volume
+    monkeypatch.setattr(graph_index, "AUTO_BUILD_ROWS", 1000)
+    loads = []
+    real_load = GraphIndex.load
+    monkeypatch.setattr(GraphIndex, "load", lambda self, f: loads.append(f) or real_load(self, f))
+    index, query = GraphIndex(shortlist=50), queries(rng, 1)[0]
+
+    for _ in range(2):
+        assert ids(index.search(query, 10)) == ids(ExactIndex().search(query, 10))
+    assert index.graph is None and len(loads) == 1  # not retried until a new file
+    assert "cannot load" in caplog.text
+
+    call_command("graph_index")
+    assert len(index.search(query, 10)) == 10
+    assert index.graph is not None

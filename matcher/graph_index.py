@@ -59,6 +59,12 @@ def graph_file(key: str) -> Path:
     return Path(settings.MATCHER_GRAPH_DIR) / f"graph-{digest}.npz"
 
 
+def graph_mib(rows_file: Path) -> float:
+    """Size on disk of a built graph: its rows file and the graph beside it."""
+    paths = rows_file.parent.glob(f"{rows_file.stem}*")
+    return sum(path.stat().st_size for path in paths) / 2**20
+
+
 class GraphIndex(LiveRows):
     """`VectorIndex` walking an hnswlib graph in process memory (see the module docstring)."""
 
@@ -238,15 +244,21 @@ def new_graph(dim: int, capacity: int):
     return graph
 
 
-def rescore_in_sql(query: np.ndarray, version: str, image_ids, k: int) -> Neighbours:
-    """Top-k of `image_ids` by their `version` vectors, live ones, with owners (pgvector)."""
-    from matcher.pgvector_index import nearest_sql, neighbours, vector_literal
+def rescore_sql(query: np.ndarray, version: str, image_ids, k: int) -> tuple[str, list]:
+    """SQL and params of `rescore_in_sql` (also explained by scripts/bench_search_profile.py)."""
+    from matcher.pgvector_index import nearest_sql, vector_literal
 
     where, ids = " AND e.image_id = ANY(%s)", [int(image_id) for image_id in image_ids]
     literal = vector_literal(query)
-    sql, params = nearest_sql(literal, len(query), version, where, [ids], k, approximate=False)
+    return nearest_sql(literal, len(query), version, where, [ids], k, approximate=False)
+
+
+def rescore_in_sql(query: np.ndarray, version: str, image_ids, k: int) -> Neighbours:
+    """Top-k of `image_ids` by their `version` vectors, live ones, with owners (pgvector)."""
+    from matcher.pgvector_index import neighbours
+
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(*rescore_sql(query, version, image_ids, k))
         return neighbours(cursor.fetchall())
 
 

@@ -110,11 +110,9 @@ def print_walk(index, queries):
             candidates = index.candidates(query, reduction, 200)
         times.append((time.perf_counter() - start) * 1000)
     print(f"graph walk for 200 (shortlist {len(candidates)}): {np.median(times):.2f} ms p50")
-    ids = [int(i) for i in candidates]
-    literal = pgvector_index.vector_literal(queries[0])
-    sql, params = pgvector_index.nearest_sql(
-        literal, len(queries[0]), version, " AND e.image_id = ANY(%s)", [ids], 200, False
-    )
+    from matcher.graph_index import rescore_sql
+
+    sql, params = rescore_sql(query, version, candidates, 200)  # the last query's shortlist
     for _ in range(3):  # the third run: warm
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
@@ -132,5 +130,5 @@ print_profile(queries)
 searching = index_module.get_index()
 if isinstance(searching, pgvector_index.PgvectorIndex):
     print_plan(queries[0])
-elif hasattr(searching, "candidates"):
+elif getattr(searching, "graph", None) is not None:  # GraphIndex, with its graph loaded
     print_walk(searching, queries)

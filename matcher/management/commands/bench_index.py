@@ -318,7 +318,7 @@ class Command(BaseCommand):
 
     def build_graph(self, index, version, vector, reduce) -> tuple[float, str]:
         """As `manage.py graph_index` (once per gallery); then a new process's load."""
-        from matcher.graph_index import GraphIndex, graph_file
+        from matcher.graph_index import GraphIndex, graph_file, graph_mib
 
         note = ""
         if reduce:
@@ -334,7 +334,6 @@ class Command(BaseCommand):
             index.threads = 1
             index.save()
         seconds = time.perf_counter() - start
-        size = sum(path.stat().st_size for path in rows_file.parent.glob(f"{rows_file.stem}*"))
         rss = resident_mib()
         start = time.perf_counter()
         loaded = GraphIndex()
@@ -343,7 +342,7 @@ class Command(BaseCommand):
         grown = resident_mib() - rss
         del loaded
         return seconds, (
-            f"{note}graph file {size / 2**20:.0f} MiB; a new process loads it and catches "
+            f"{note}graph file {graph_mib(rows_file):.0f} MiB; a new process loads it and catches "
             f"up in {load:.1f} s, resident memory +{grown:.0f} MiB"
         )
 

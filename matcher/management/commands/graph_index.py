@@ -8,7 +8,7 @@ not at all. Web processes load it on their next search and keep it live from the
 uploads and searches go on meanwhile (searches use the database until then).
 
 `--reduce 256` first learns and backfills that projection, as `pgvector_index
---reduce` does (1M: ~9 min, then ~16 min for the graph on 2 cores).
+--reduce` does (1M on 2 cores: ~4 min, then ~6 min for the graph; docs/benchmarks.md).
 """
 
 import os
@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from matcher import projection
-from matcher.graph_index import GraphIndex
+from matcher.graph_index import GraphIndex, graph_mib
 from matcher.index import searchable_embeddings
 from matcher.management.reduction import add_reduce_arguments, reduction
 from matcher.models import IndexState
@@ -51,8 +51,7 @@ class Command(BaseCommand):
             index.build(key, progress=bar.update)
         built = time.perf_counter() - start
         rows_file = index.save()
-        size = sum(path.stat().st_size for path in rows_file.parent.glob(f"{rows_file.stem}*"))
         self.stdout.write(
             f"built the graph of {key} ({len(index.image_ids)} vectors) in {built:.0f} s; "
-            f"{rows_file} and its graph: {size / 2**20:.0f} MiB"
+            f"{rows_file} and its graph: {graph_mib(rows_file):.0f} MiB"
         )

@@ -31,7 +31,7 @@ def clear_cache():
 @pytest.fixture(autouse=True)
 def fresh_vector_index():
     """The in-process vector index caches rows by id, and ids are reused after rollbacks."""
-    from matcher.index import reset_index
+    from matcher.indexes import reset_index
 
     reset_index()
 

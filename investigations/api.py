@@ -22,7 +22,8 @@ from investigations.models import AuditEntry
 from investigations.permissions import IsInvestigator
 from investigations.selectors import searches_visible_to
 from investigations.services import K_MAX, audit_record, search_create
-from matcher.search import IndexVersionMismatch
+from matcher.services import IndexVersionMismatch
+from traffickcam.client import client_address
 
 FILTER_KEYS = ("country", "city", "chain", "near", "radius_km")
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
@@ -105,11 +106,6 @@ class SearchSerializer(serializers.Serializer):
 # --- views ---
 
 
-def _client_address(request):
-    # REMOTE_ADDR only: a forwarded-for header is whatever the client chose to send.
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def _visible_search(request, pk):
     return get_object_or_404(searches_visible_to(request.user), pk=pk)
 
@@ -137,7 +133,7 @@ class SearchCreateApi(APIView):
                 region=data.get("region") or None,
                 filters={key: data.get(key) for key in FILTER_KEYS},
                 k=data["k"],
-                client_address=_client_address(request),
+                client_address=client_address(request),
             )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
@@ -163,7 +159,7 @@ def _private(response, disposition):
 
 def _audit(request, search, action):
     audit_record(
-        user=request.user, search=search, action=action, client_address=_client_address(request)
+        user=request.user, search=search, action=action, client_address=client_address(request)
     )
 
 

@@ -8,6 +8,7 @@ the API alike.
 from django import forms
 from django.core.exceptions import ValidationError
 
+from rooms.geo import MAX_RADIUS_KM, MIN_RADIUS_KM
 from rooms.models import Chain
 
 # Service error keys that are not form fields: where to show them.
@@ -45,7 +46,11 @@ class SearchForm(forms.Form):
         required=False, min_value=-180, max_value=180, label="Near longitude"
     )
     radius_km = forms.FloatField(
-        required=False, min_value=0.1, max_value=20000, label="Radius (km)", initial=25
+        required=False,
+        min_value=MIN_RADIUS_KM,
+        max_value=MAX_RADIUS_KM,
+        label="Radius (km)",
+        initial=25,
     )
     k = forms.TypedChoiceField(choices=K_CHOICES, coerce=int, initial=10, label="Hotels to show")
 

@@ -13,7 +13,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from PIL import Image, ImageOps
 
-from matcher.evaluation.occlusion import occlude
+from retrieval.occlusion import occlude
 from rooms import intake
 
 # Pillow format -> (content type, extension). MPO: a phone JPEG with a second picture.

@@ -21,14 +21,13 @@ from investigations.models import PRIVATE_STORAGE, AuditEntry, Search, Team, Tea
 from investigations.permissions import INVESTIGATORS_GROUP, is_investigator
 from investigations.query import NOTHING_LEFT, prepare_query
 from investigations.selectors import searches_expired, team_of
-from matcher.live_rerank import describe_local
-from matcher.search import HotelFilters, describe_query, search_hotels
+from matcher.services import EmptyQueryError, HotelFilters, VisualQuery, rank_hotels
+from rooms.geo import parse_point, parse_radius
 from rooms.models import Chain
 
 logger = logging.getLogger(__name__)
 
 K_MAX = 100
-RADIUS_MAX_KM = 20_000
 
 
 # --- investigators ---
@@ -76,17 +75,6 @@ def generate_password() -> str:
 # --- filters ---
 
 
-def _coordinates(value) -> tuple[float, float]:
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        lat, lon = (float(part) for part in parts)
-    except (TypeError, ValueError):
-        raise ValidationError({"near": "use 'lat,lon' in decimal degrees"}) from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise ValidationError({"near": "latitude must be within ±90 and longitude within ±180"})
-    return lat, lon
-
-
 def _chain(value) -> Chain:
     """A chain by id (digits) or by exact name, case-insensitive."""
     text = str(value).strip()
@@ -95,16 +83,6 @@ def _chain(value) -> Chain:
     if chain is None:
         raise ValidationError({"chain": f"no chain {text!r}"})
     return chain
-
-
-def _radius(value) -> float:
-    try:
-        radius = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError({"radius_km": "must be a number of kilometres"}) from None
-    if not 0 < radius <= RADIUS_MAX_KM:
-        raise ValidationError({"radius_km": f"must be above 0 and at most {RADIUS_MAX_KM}"})
-    return radius
 
 
 def filters_parse(raw: dict | None) -> tuple[HotelFilters, dict]:
@@ -127,10 +105,17 @@ def filters_parse(raw: dict | None) -> tuple[HotelFilters, dict]:
     if ("near" in raw) != ("radius_km" in raw):
         raise ValidationError({"radius_km": "give near and radius_km together"})
     if "near" in raw:
-        filters.near = _coordinates(raw["near"])
-        filters.radius_km = _radius(raw["radius_km"])
+        filters.near = _parsed("near", parse_point, raw["near"])
+        filters.radius_km = _parsed("radius_km", parse_radius, raw["radius_km"])
         kept["near"], kept["radius_km"] = list(filters.near), filters.radius_km
     return filters, kept
+
+
+def _parsed(field, parse, value):
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValidationError({field: str(exc)}) from None
 
 
 # --- searches ---
@@ -140,15 +125,6 @@ def _check_k(k) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= K_MAX:
         raise ValidationError({"k": f"must be a whole number from 1 to {K_MAX}"})
     return k
-
-
-def _describe(prepared):
-    from matcher.descriptors import EmptyQueryError  # imports torch: only when searching
-
-    try:
-        return describe_query(prepared.image, prepared.mask)
-    except EmptyQueryError:
-        raise ValidationError({"mask": NOTHING_LEFT}) from None
 
 
 def search_create(
@@ -164,10 +140,12 @@ def search_create(
     k = _check_k(k)
     hotel_filters, kept_filters = filters_parse(filters)
     prepared = prepare_query(image_file, mask_file, region)
-    vector, model_version = _describe(prepared)
-    # Keypoints for re-ranking the top matches: none on (or next to) erased pixels.
-    local = describe_local(prepared.image, prepared.mask)
-    outcome = search_hotels(vector, k=k, filters=hotel_filters, query_features=local)
+    try:
+        ranking = rank_hotels(
+            VisualQuery(prepared.image, prepared.mask), filters=hotel_filters, k=k
+        )
+    except EmptyQueryError:
+        raise ValidationError({"mask": NOTHING_LEFT}) from None
     search = Search(
         owner=user,
         team=team_of(user),
@@ -178,9 +156,9 @@ def search_create(
         filters=kept_filters,
         k=k,
         query_exif=prepared.exif,
-        model_version=model_version,
-        hotels=outcome.hotels,
-        chains=outcome.chains,
+        model_version=ranking.model_version,
+        hotels=ranking.hotels,
+        chains=ranking.chains,
     )
     try:
         with transaction.atomic():

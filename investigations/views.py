@@ -22,8 +22,8 @@ from investigations.models import AuditEntry, Search
 from investigations.permissions import investigator_required
 from investigations.selectors import searches_visible_to
 from investigations.services import audit_record, search_create
-from matcher.search import IndexVersionMismatch
-from rooms.throttles import client_address
+from matcher.services import IndexVersionMismatch
+from traffickcam.client import client_address
 
 PREVIEW_LONG_SIDE = 1600
 RECENT_PER_PAGE = 20

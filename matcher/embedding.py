@@ -20,7 +20,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from matcher import live_rerank, projection
+from matcher import live_rerank
+from matcher.indexes import projection
 from matcher.models import Embedding, IndexState
 from rooms.models import RoomImage
 
@@ -35,18 +36,24 @@ FAILED = RoomImage.Status.FAILED
 @functools.cache
 def get_extractor():
     """The production `DescriptorExtractor`, built once per process (loads the backbone)."""
-    from django.conf import settings
-
-    from matcher.descriptors import DescriptorConfig, DescriptorExtractor
+    from retrieval.descriptors import DescriptorConfig, DescriptorExtractor
     from rooms.intake import THUMBNAIL_MAX_SIDE
 
-    extractor = DescriptorExtractor(DescriptorConfig(backbone=settings.MATCHER_BACKBONE))
+    config = DescriptorConfig(backbone=settings.MATCHER_BACKBONE)
+    extractor = DescriptorExtractor(config, runtime_from_settings())
     if decode_side(extractor) > THUMBNAIL_MAX_SIDE:
         raise ImproperlyConfigured(
             f"the descriptor needs {decode_side(extractor)} px but thumbnails, which the "
             f"workers read, have {THUMBNAIL_MAX_SIDE}: raise THUMBNAIL_MAX_SIDE and re-run intake"
         )
     return extractor
+
+
+def runtime_from_settings():
+    """The backbone's `Runtime` from MATCHER_RUNTIME, MATCHER_THREADS and MATCHER_CACHE_DIR."""
+    from retrieval.backbones import Runtime  # imports torch: only where a model runs
+
+    return Runtime(settings.MATCHER_RUNTIME, settings.MATCHER_THREADS, settings.MATCHER_CACHE_DIR)
 
 
 def decode_side(extractor) -> int:
@@ -117,7 +124,7 @@ def read_stored_bytes(name: str) -> bytes:
 
 def decode(data: bytes, max_side: int):
     """Upright RGB PIL image; every decoder error becomes `UndecodableImage`."""
-    from matcher.descriptors import load_image
+    from retrieval.images import load_image
 
     try:
         return load_image(io.BytesIO(data), max_side)

@@ -3,7 +3,7 @@
 The evaluation showed (docs/benchmarks.md, "Match quality") that verifying the global
 top-30 with RootSIFT + RANSAC lifts Holidays mAP from 0.809 to 0.864 (0.899 with 1000
 keypoints and the query's four turns), and more with a masked query. Here the same
-`matcher.rerank.rerank` runs on every search:
+`retrieval.verification.rerank` runs on every search:
 
 - workers store each image's keypoints (`LocalFeatureSet`, one per `LOCAL.version`) with
   its embedding, from the same decoded thumbnail (`matcher.embedding.store_all`);
@@ -12,7 +12,7 @@ keypoints and the query's four turns), and more with a masked query. Here the sa
 
 An image without stored keypoints (embedded before this existed, not yet backfilled by
 `manage.py embed --local-features`) keeps its global score. OpenCV is imported lazily
-by `matcher.local_features`, so importing this module stays light.
+by `retrieval.local_features`, so importing this module stays light.
 """
 
 import functools
@@ -21,9 +21,9 @@ import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
 
-from matcher.local_features import LocalConfig, LocalFeatures, LocalFeaturesError, extract
 from matcher.models import LocalFeatureSet
-from matcher.rerank import RerankConfig, rerank
+from retrieval.local_features import LocalConfig, LocalFeatures, LocalFeaturesError, extract
+from retrieval.verification import RerankConfig, rerank
 from rooms.models import RoomImage
 
 LOCAL = LocalConfig()  # the thumbnails workers decode are 512 px = LOCAL.max_side

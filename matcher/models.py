@@ -59,7 +59,7 @@ class LocalFeatureSet(models.Model):
 
     image = models.ForeignKey(RoomImage, on_delete=models.CASCADE, related_name="local_features")
     version = models.CharField(max_length=120)
-    data = models.BinaryField(help_text="matcher.local_features.LocalFeatures.to_bytes()")
+    data = models.BinaryField(help_text="retrieval.local_features.LocalFeatures.to_bytes()")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -78,7 +78,7 @@ class Projection(models.Model):
 
     Learned from a sample of the gallery (no labels). Its vectors are ordinary
     `Embedding` rows of version `key`, written with every new embedding of
-    `source_version`; the search uses them once `complete` (see matcher.projection).
+    `source_version`; the search uses them once `complete` (see matcher.indexes.projection).
     """
 
     source_version = models.CharField(max_length=120, db_index=True)

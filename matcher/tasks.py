@@ -79,7 +79,7 @@ def fill_projections() -> int:
     A worker checks for projections as it stores each vector, but one that read
     "none" just before `pgvector_index --reduce` created one writes without it.
     """
-    from matcher import projection
+    from matcher.indexes import projection
     from matcher.models import Projection
 
     written = sum(projection.backfill(p) for p in Projection.objects.all())

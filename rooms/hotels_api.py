@@ -5,26 +5,23 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 
+from rooms.geo import DEFAULT_RADIUS_KM, MAX_RADIUS_KM, MIN_RADIUS_KM, parse_point
 from rooms.models import Chain, Hotel
-from rooms.selectors import MAX_RADIUS_KM, hotel_search
+from rooms.selectors import hotel_search
 
 
 class HotelSearchInputSerializer(serializers.Serializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     near = serializers.CharField(required=False)
-    radius_km = serializers.FloatField(required=False, min_value=0.01, max_value=MAX_RADIUS_KM)
+    radius_km = serializers.FloatField(
+        required=False, min_value=MIN_RADIUS_KM, max_value=MAX_RADIUS_KM
+    )
 
     def validate_near(self, value):
-        parts = value.split(",")
-        if len(parts) != 2:
-            raise serializers.ValidationError("Use near=LAT,LON, for example near=45.52,-122.68.")
         try:
-            lat, lon = (float(part) for part in parts)
-        except ValueError:
-            raise serializers.ValidationError("LAT and LON must be numbers.") from None
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise serializers.ValidationError("LAT must be in [-90, 90] and LON in [-180, 180].")
-        return (lat, lon)
+            return parse_point(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(f"near: {exc}.") from None
 
     def validate(self, attrs):
         if "radius_km" in attrs and "near" not in attrs:
@@ -71,7 +68,11 @@ class HotelPagination(PageNumberPagination):
     parameters=[
         OpenApiParameter("q", str, description="Part of the hotel or chain name."),
         OpenApiParameter("near", str, description="LAT,LON: nearest hotels first."),
-        OpenApiParameter("radius_km", float, description="With near; default 50, max 1000."),
+        OpenApiParameter(
+            "radius_km",
+            float,
+            description=f"With near; default {DEFAULT_RADIUS_KM:g}, max {MAX_RADIUS_KM:g}.",
+        ),
     ]
 )
 class HotelSearchApi(ListAPIView):

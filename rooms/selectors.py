@@ -1,16 +1,59 @@
-"""Reads over the hotel catalogue: search by name and by distance."""
+"""Reads over the hotel catalogue: the one hotel filter (name, place, chain, distance).
+
+`hotels_filtered` is what both the public hotel API and the investigator's visual
+search restrict hotels with, so a filter means the same in both.
+"""
 
 import math
+from dataclasses import dataclass
 
 from django.db.models import ExpressionWrapper, F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import ASin, Cos, Least, Power, Radians, Sin, Sqrt
 
-from rooms.models import Hotel
+from rooms.geo import DEFAULT_RADIUS_KM
+from rooms.models import Chain, Hotel
 
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEGREE_LAT = 111.32
-DEFAULT_RADIUS_KM = 50.0
-MAX_RADIUS_KM = 1000.0
+
+
+@dataclass
+class HotelFilters:
+    q: str = ""  # part of the hotel's or its chain's name, case-insensitive
+    country: str = ""  # ISO 3166 alpha-2
+    city: str = ""  # case-insensitive exact
+    chain: Chain | None = None
+    near: tuple[float, float] | None = None  # (lat, lon)
+    radius_km: float | None = None  # with near; DEFAULT_RADIUS_KM when None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q.strip() or self.country or self.city or self.chain or self.near)
+
+
+def hotels_filtered(filters: HotelFilters) -> QuerySet[Hotel]:
+    """Hotels passing every filter given; with `near`, each carries `distance_km`.
+
+    The distance is a bounding box (index-friendly, antimeridian-aware), then the
+    great-circle distance, both in SQL.
+    """
+    hotels = Hotel.objects.all()
+    q = filters.q.strip()
+    if q:
+        hotels = hotels.filter(Q(name__icontains=q) | Q(chain__name__icontains=q))
+    if filters.country:
+        hotels = hotels.filter(country_code=filters.country.upper())
+    if filters.city:
+        hotels = hotels.filter(city__iexact=filters.city)
+    if filters.chain:
+        hotels = hotels.filter(chain=filters.chain)
+    if filters.near is None:
+        return hotels
+    lat, lon = filters.near
+    radius = DEFAULT_RADIUS_KM if filters.radius_km is None else filters.radius_km
+    hotels = hotels.filter(_bounding_box(lat, lon, radius))
+    hotels = hotels.annotate(distance_km=_haversine_km(lat, lon))
+    return hotels.filter(distance_km__lte=radius)
 
 
 def hotel_search(
@@ -18,20 +61,13 @@ def hotel_search(
 ) -> QuerySet[Hotel]:
     """Hotels whose name or chain matches `q`, and/or within `radius_km` of `near`.
 
-    With `near`, each hotel carries `distance_km` and the nearest come first;
-    otherwise hotels are in name order.
+    With `near`, the nearest come first; otherwise hotels are in name order.
     """
-    hotels = Hotel.objects.select_related("chain")
-    q = q.strip()
-    if q:
-        hotels = hotels.filter(Q(name__icontains=q) | Q(chain__name__icontains=q))
+    hotels = hotels_filtered(HotelFilters(q=q, near=near, radius_km=radius_km))
+    hotels = hotels.select_related("chain")
     if near is None:
         return hotels.order_by("name", "id")
-    lat, lon = near
-    radius = DEFAULT_RADIUS_KM if radius_km is None else radius_km
-    hotels = hotels.filter(_bounding_box(lat, lon, radius))
-    hotels = hotels.annotate(distance_km=_haversine_km(lat, lon))
-    return hotels.filter(distance_km__lte=radius).order_by("distance_km", "name", "id")
+    return hotels.order_by("distance_km", "name", "id")
 
 
 def _bounding_box(lat: float, lon: float, radius_km: float) -> Q:

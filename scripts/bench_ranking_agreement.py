@@ -1,6 +1,6 @@
 """How often an approximate backend's hotel ranking is the exact one's (what a page shows).
 
-    DATABASE_URL=... MATCHER_INDEX_BACKEND=matcher.graph_index.GraphIndex \
+    DATABASE_URL=... MATCHER_INDEX_BACKEND=matcher.indexes.graph.GraphIndex \
         .venv/bin/python manage.py shell < scripts/bench_ranking_agreement.py
 
 On a gallery loaded by `manage.py bench_index --images 1000000 --spectrum decaying`:
@@ -15,8 +15,8 @@ import numpy as np
 from django.conf import settings
 from django.test import override_settings
 
-from matcher import index as index_module
-from matcher.management.commands.bench_index import Gallery
+from benchmarks.gallery import Gallery
+from matcher import indexes as index_module
 from matcher.search import search_hotels
 
 HOTELS = 50_000  # bench_index --images 1000000 --per-hotel 20

@@ -6,7 +6,7 @@ Prints: the p50 of `search_hotels` for 20 new queries (timed on their second tou
 as `bench_index` does), each SQL statement of a search with its median time and the
 time spent outside them, a cProfile of 20 searches, and `EXPLAIN (ANALYZE, BUFFERS)`
 of the pgvector statement (its third run); with the in-process graph
-(`MATCHER_INDEX_BACKEND=matcher.graph_index.GraphIndex`), the graph walk's median
+(`MATCHER_INDEX_BACKEND=matcher.indexes.graph.GraphIndex`), the graph walk's median
 and the plan of the re-scoring statement instead. Figures in docs/benchmarks.md
 ("fourth round", "fifth round", "sixth round").
 """
@@ -20,9 +20,10 @@ import time
 import numpy as np
 from django.db import connection, transaction
 
-from matcher import index as index_module
-from matcher import pgvector_index, projection
-from matcher.management.commands.bench_index import Gallery
+from benchmarks.gallery import Gallery
+from matcher import indexes as index_module
+from matcher.indexes import pgvector as pgvector_index
+from matcher.indexes import projection
 from matcher.models import IndexState
 from matcher.search import search_hotels
 
@@ -110,7 +111,7 @@ def print_walk(index, queries):
             candidates = index.candidates(query, reduction, 200)
         times.append((time.perf_counter() - start) * 1000)
     print(f"graph walk for 200 (shortlist {len(candidates)}): {np.median(times):.2f} ms p50")
-    from matcher.graph_index import rescore_sql
+    from matcher.indexes.graph import rescore_sql
 
     sql, params = rescore_sql(query, version, candidates, 200)  # the last query's shortlist
     for _ in range(3):  # the third run: warm

@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from traffickcam import testing  # noqa: E402
+from testsupport import processes as testing  # noqa: E402
 
 # Any PostgreSQL the run may create a throwaway database on (LOADTEST_PG_URL).
 PG_ADMIN_URL = os.environ.get("LOADTEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

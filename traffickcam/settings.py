@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "rooms",
     "matcher",
     "investigations",
+    "benchmarks",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -194,9 +196,9 @@ CELERY_BEAT_SCHEDULE = {
     "fill-projections": {"task": "matcher.tasks.fill_projections", "schedule": 900.0},
 }
 
-# Matcher: which backbone embeds photos (see matcher/backbones.py).
+# Matcher: which backbone embeds photos (see retrieval/backbones.py).
 MATCHER_BACKBONE = env_str("MATCHER_BACKBONE", "efficientnet-lite0")
-# "onnx" (default, ~3x faster on CPU, same vectors) or "torch"; see matcher/backbones.py.
+# "onnx" (default, ~3x faster on CPU, same vectors) or "torch"; see retrieval/backbones.py.
 MATCHER_RUNTIME = env_str("MATCHER_RUNTIME", "onnx")
 if MATCHER_RUNTIME not in ("onnx", "torch"):
     raise ImproperlyConfigured(f"MATCHER_RUNTIME={MATCHER_RUNTIME!r}: use onnx or torch")
@@ -210,7 +212,7 @@ MATCHER_LOCAL_FEATURES = env_bool("MATCHER_LOCAL_FEATURES", True)
 # recall@100 0.97 at ~48 ms p50 per hotel search; 1000 gives 0.998 at ~2.5x the time.
 MATCHER_PGVECTOR_SHORTLIST = env_int("MATCHER_PGVECTOR_SHORTLIST", 300, minimum=10)
 # The vector index: empty = pgvector when the database has it, else the exact index;
-# or a dotted path, e.g. matcher.graph_index.GraphIndex (an in-process graph, for a
+# or a dotted path, e.g. matcher.indexes.graph.GraphIndex (an in-process graph, for a
 # million photos and more: docs/deploy.md).
 MATCHER_INDEX_BACKEND = env_str("MATCHER_INDEX_BACKEND", "")
 # GraphIndex: where `manage.py graph_index` writes the graphs the web processes load,

@@ -18,9 +18,9 @@ PASSWORD = "correct-horse-battery-staple"
 @pytest.fixture(autouse=True)
 def fresh_index(monkeypatch):
     """Each test gets a new in-process index (row ids are reused after rollbacks)."""
-    import matcher.index
+    import matcher.indexes
 
-    monkeypatch.setattr(matcher.index, "_index", None)
+    monkeypatch.setattr(matcher.indexes, "_index", None)
 
 
 def _investigator(username, team):

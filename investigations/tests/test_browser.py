@@ -17,10 +17,10 @@ from django.urls import re_path
 from django.views.static import serve
 from PIL import Image
 
+from demo import images as demo_images
 from investigations.models import Search
 from investigations.tests.conftest import PASSWORD
 from investigations.tests.test_pages import room_style, seed_hotels
-from rooms import demo_images
 from traffickcam.urls import urlpatterns as project_urlpatterns
 
 CHROMIUM = "/usr/bin/chromium"

@@ -33,7 +33,7 @@ def report():
 
 def fake_describe(image, mask=None):
     """Stands in for the CNN: same contract (EmptyQueryError when nothing is left)."""
-    from matcher.descriptors import EmptyQueryError
+    from retrieval.errors import EmptyQueryError
 
     if mask is not None and np.asarray(mask).all():
         raise EmptyQueryError("all cells erased")
@@ -43,7 +43,7 @@ def fake_describe(image, mask=None):
 
 @pytest.fixture
 def api(monkeypatch, alice, client_for):
-    from investigations import services
+    from matcher import services
 
     monkeypatch.setattr(services, "describe_query", fake_describe)
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"searches": "1000000/hour"})

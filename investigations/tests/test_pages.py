@@ -10,9 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
 
+from demo import images as demo_images
 from investigations.models import AuditEntry, Search
 from investigations.tests.conftest import PASSWORD, png_bytes
-from rooms import demo_images
 from rooms.models import Chain, Hotel, RoomImage
 from rooms.services import submission_create
 

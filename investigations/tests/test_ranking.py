@@ -1,63 +1,26 @@
-"""Hotel and chain ranking (`matcher.search`), with vectors written directly (no model)."""
+"""Hotel and chain ranking over the index (`matcher.search`), vectors written directly (no model).
+
+The pure aggregation is tested in retrieval/tests/test_ranking.py.
+"""
 
 import numpy as np
 import pytest
 
 from matcher.models import Embedding
-from matcher.search import (
-    HotelFilters,
-    HotelHit,
-    aggregate_hotels,
-    combine,
-    haversine_km,
-    rank_chains,
-    search_hotels,
-)
+from matcher.search import search_hotels
 from matcher.tests.embedding_factories import set_active
 from rooms.models import Chain, Hotel, RoomImage, Submission
+from rooms.selectors import HotelFilters, hotels_filtered
 
 VERSION = "test-v1"
 DIM = 8
 
 
-# --- pure aggregation ---
-
-
-def test_sum_of_best_m_rewards_agreeing_photos():
-    neighbours = [(1, 0.9), (2, 0.6), (3, 0.6), (4, 0.6), (5, 0.1)]
-    image_hotel = {1: 10, 2: 20, 3: 20, 4: 20, 5: 10}
-    hits = aggregate_hotels(neighbours, image_hotel, "sum", m=3)
-    assert [(h.hotel_id, round(h.score, 6)) for h in hits] == [(20, 1.8), (10, 1.0)]
-    assert hits[1].matches == [(1, 0.9), (5, 0.1)]  # best first
-
-
-def test_max_keeps_the_single_best_photo():
-    neighbours = [(1, 0.9), (2, 0.6), (3, 0.6), (4, 0.6)]
-    hits = aggregate_hotels(neighbours, {1: 10, 2: 20, 3: 20, 4: 20}, "max")
-    assert [(h.hotel_id, h.score) for h in hits] == [(10, 0.9), (20, 0.6)]
-
-
-def test_sum_is_capped_at_m_photos():
-    assert combine([0.5] * 10, "sum", m=3) == pytest.approx(1.5)
-    with pytest.raises(ValueError):
-        combine([0.5], "mean")
-
-
-def test_unknown_images_are_skipped_and_ties_break_on_id():
-    hits = aggregate_hotels([(1, 0.5), (2, 0.5), (99, 1.0)], {1: 7, 2: 3}, "sum")
-    assert [h.hotel_id for h in hits] == [3, 7]
-
-
-def test_chains_rank_from_their_hotels():
-    hits = [HotelHit(1, 0.9), HotelHit(2, 0.8), HotelHit(3, 0.7), HotelHit(4, 0.1)]
-    hotel_chain = {1: 100, 2: 200, 3: 200, 4: None}
-    assert rank_chains(hits, hotel_chain, "sum", m=3) == [(200, pytest.approx(1.5)), (100, 0.9)]
-    assert rank_chains(hits, hotel_chain, "max")[0] == (100, 0.9)
-
-
-def test_haversine():
-    assert haversine_km(0, 0, 0, 1) == pytest.approx(111.19, abs=0.01)
-    assert haversine_km(45.52, -122.68, 45.52, -122.68) == 0
+def test_distance_is_great_circle_in_sql(db):
+    Hotel.objects.create(name="One degree east", country_code="EC", latitude=0, longitude=1)
+    (hotel,) = hotels_filtered(HotelFilters(near=(0.0, 0.0), radius_km=200))
+    assert hotel.distance_km == pytest.approx(111.19, abs=0.01)
+    assert not hotels_filtered(HotelFilters(near=(0.0, 0.0), radius_km=100)).exists()
 
 
 # --- with the index ---

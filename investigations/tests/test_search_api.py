@@ -7,12 +7,12 @@ import pytest
 from PIL import Image
 from rest_framework.throttling import ScopedRateThrottle
 
+from demo import images as demo_images
 from investigations.models import AuditEntry, Search
 from investigations.tests.conftest import png_bytes
 from matcher.embedding import embed_pending
-from matcher.evaluation.occlusion import person_mask
 from matcher.tests.embedding_factories import make_room_image, set_active
-from rooms import demo_images
+from retrieval.occlusion import person_mask
 from rooms.models import Chain, Hotel
 
 URL = "/api/searches/"
@@ -173,12 +173,13 @@ def test_empty_query_from_the_model_is_a_400(monkeypatch, alice, image_bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from investigations import services
-    from matcher.descriptors import EmptyQueryError
+    from matcher import services as matcher_services
+    from retrieval.errors import EmptyQueryError
 
     def nothing_left(image, mask):
         raise EmptyQueryError("all cells erased")
 
-    monkeypatch.setattr(services, "describe_query", nothing_left)
+    monkeypatch.setattr(matcher_services, "describe_query", nothing_left)
     with pytest.raises(ValidationError) as exc_info:
         services.search_create(user=alice, image_file=SimpleUploadedFile("q.jpg", image_bytes()))
     assert exc_info.value.message_dict == {"mask": ["nothing left to search after masking"]}

@@ -6,7 +6,7 @@ import time
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
-from matcher import projection
+from matcher.indexes import projection
 from matcher.models import Embedding, Projection
 
 

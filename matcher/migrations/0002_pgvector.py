@@ -8,7 +8,7 @@ a restore) therefore keeps both copies equal without knowing about pgvector; bul
 loaders may write `embedding` themselves, which the trigger keeps.
 
 The HNSW indexes are per model version (partial, on a fixed-dimension cast), so they
-are created by `matcher.pgvector_index.ensure_hnsw_index`, not here.
+are created by `matcher.indexes.pgvector.ensure_hnsw_index`, not here.
 On SQLite, or PostgreSQL without pgvector installable, this migration does nothing and
 the exact in-process index serves searches.
 """

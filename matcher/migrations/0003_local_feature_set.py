@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ("version", models.CharField(max_length=120)),
                 (
                     "data",
-                    models.BinaryField(help_text="matcher.local_features.LocalFeatures.to_bytes()"),
+                    models.BinaryField(help_text="retrieval.local_features.LocalFeatures.to_bytes()"),
                 ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 (

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from matcher.pgvector_index import pgvector_available
+from matcher.indexes.sql import pgvector_available
 from matcher.tests.embedding_factories import set_active
 
 VERSION = "test-backbone:cccc:gem3-448:d32"  # the pgvector tests' gallery version

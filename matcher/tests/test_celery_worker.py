@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from traffickcam import testing
+from testsupport import processes as testing
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER_DB = 9  # a Redis database nothing else here uses; flushed before the test

@@ -1,4 +1,4 @@
-"""The in-process graph backend (matcher.graph_index), on every engine.
+"""The in-process graph backend (matcher.indexes.graph), on every engine.
 
 Under `scripts/pytest-pgvector` the shortlist is re-scored by pgvector's SQL; on
 SQLite by NumPy over the stored vectors. Galleries are larger than the shortlist, so
@@ -10,11 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from matcher import graph_index
-from matcher import index as index_module
+from matcher import indexes as index_module
 from matcher.embedding import EMBEDDING, store_embedding
-from matcher.graph_index import GraphIndex
-from matcher.index import ExactIndex
+from matcher.indexes import graph as graph_index
+from matcher.indexes.exact import ExactIndex
+from matcher.indexes.graph import GraphIndex
 from matcher.models import Embedding
 from matcher.search import image_owners, search_hotels
 from matcher.tests.conftest import VERSION

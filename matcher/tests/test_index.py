@@ -10,8 +10,9 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from matcher import index as index_module
-from matcher.index import ExactIndex, get_index, searchable_images, top_k
+from matcher import indexes as index_module
+from matcher.indexes import get_index, live_rows, searchable_images, top_k
+from matcher.indexes.exact import ExactIndex
 from matcher.tests.embedding_factories import (
     add_embedding,
     make_room_image,
@@ -32,10 +33,11 @@ def make_index(request, db):
     if request.param == "exact":
         return ExactIndex
     if request.param == "graph":
-        from matcher.graph_index import GraphIndex
+        from matcher.indexes.graph import GraphIndex
 
         return lambda: GraphIndex(shortlist=2)  # walks the graph from 2 images up
-    from matcher.pgvector_index import PgvectorIndex, pgvector_available
+    from matcher.indexes.pgvector import PgvectorIndex
+    from matcher.indexes.sql import pgvector_available
 
     if not pgvector_available():
         pytest.fail("PostgreSQL without the pgvector column: is migration matcher.0002 applied?")
@@ -195,7 +197,8 @@ def test_top_k_breaks_ties_by_id():
 
 
 def test_get_index_is_one_configured_instance():
-    from matcher.pgvector_index import PgvectorIndex, pgvector_available
+    from matcher.indexes.pgvector import PgvectorIndex
+    from matcher.indexes.sql import pgvector_available
 
     index_module.reset_index()
     try:
@@ -247,7 +250,7 @@ def test_flag_cleared_without_a_status_change_shows_at_the_next_full_pass(embedd
     RoomImage.objects.filter(id=flagged.id).update(flagged_reason="")
     assert ids(index.search(unit_vector(2), k=5)) == [kept.id]  # not seen yet
 
-    monkeypatch.setattr(index_module, "RECONCILE_SECONDS", 0)
+    monkeypatch.setattr(live_rows, "RECONCILE_SECONDS", 0)
     assert ids(index.search(unit_vector(2), k=5)) == [flagged.id, kept.id]
 
 

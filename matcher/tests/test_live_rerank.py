@@ -10,13 +10,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from PIL import Image
 
+from demo import images as demo_images
 from investigations.services import investigator_create, search_create
 from matcher import embedding, live_rerank
 from matcher.models import Embedding, LocalFeatureSet
 from matcher.search import search_hotels
 from matcher.tasks import embed_image
 from matcher.tests.embedding_factories import add_embedding, make_room_image, set_active
-from rooms import demo_images
 from rooms.models import Hotel, RoomImage
 
 pytestmark = pytest.mark.django_db

@@ -13,14 +13,16 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from matcher import pgvector_index, search
-from matcher.index import ExactIndex, get_index, reset_index
-from matcher.models import Embedding
-from matcher.pgvector_index import (
+from matcher import search
+from matcher.indexes import get_index, reset_index
+from matcher.indexes import pgvector as pgvector_index
+from matcher.indexes.exact import ExactIndex
+from matcher.indexes.pgvector import (
     PgvectorIndex,
     ensure_hnsw_index,
     hnsw_index_name,
 )
+from matcher.models import Embedding
 from matcher.tests.conftest import DIM, VERSION
 from matcher.tests.embedding_factories import add_embedding, make_room_image
 from rooms.models import Chain, Hotel, RoomImage, Submission

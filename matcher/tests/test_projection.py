@@ -1,4 +1,4 @@
-"""PCA projections for the pgvector graph at scale (matcher.projection).
+"""PCA projections for the pgvector graph at scale (matcher.indexes.projection).
 
 The fitting and writing tests run on every engine; the search tests need PostgreSQL
 with pgvector (`scripts/pytest-pgvector`).
@@ -9,15 +9,17 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from matcher import pgvector_index, projection
 from matcher.embedding import EMBEDDED, EMBEDDING, store_embedding
-from matcher.index import ExactIndex
+from matcher.indexes import pgvector as pgvector_index
+from matcher.indexes import projection, sql
+from matcher.indexes.exact import ExactIndex
+from matcher.indexes.pgvector import PgvectorIndex, hnsw_index_exists
 from matcher.models import Embedding, Projection
-from matcher.pgvector_index import PgvectorIndex, hnsw_index_exists
 from matcher.search import image_owners
 from matcher.tests.conftest import DIM, VERSION
 from matcher.tests.embedding_factories import add_embedding, make_room_image, set_active
 from matcher.tests.test_pgvector import gallery, recall
+from retrieval import pca
 from rooms.models import Hotel, RoomImage
 
 RANK = 6
@@ -29,28 +31,28 @@ def low_rank(n, rank=RANK, dim=DIM, seed=0):
 
 
 def test_fit_finds_the_subspace_with_orthonormal_components():
-    components, kept = projection.fit(low_rank(500), RANK)
+    components, kept = pca.fit(low_rank(500), RANK)
 
     assert components.shape == (DIM, RANK)
     assert np.allclose(components.T @ components, np.eye(RANK), atol=1e-5)
     assert kept == pytest.approx(1.0, abs=1e-6)  # the data has exactly RANK directions
-    _, kept_half = projection.fit(low_rank(500), RANK // 2)
+    _, kept_half = pca.fit(low_rank(500), RANK // 2)
     assert 0.2 < kept_half < 0.95
 
 
 def test_projection_keeps_dot_products_of_low_rank_vectors():
     vectors = low_rank(200)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    components, _ = projection.fit(vectors, RANK)
-    reduced = projection.project(vectors, components)
+    components, _ = pca.fit(vectors, RANK)
+    reduced = pca.project(vectors, components)
 
     assert np.allclose(np.linalg.norm(reduced, axis=1), 1, atol=1e-5)
     assert np.allclose(reduced @ reduced.T, vectors @ vectors.T, atol=1e-4)
 
 
 def test_key_names_the_matrix():
-    first, _ = projection.fit(low_rank(300), RANK)
-    other, _ = projection.fit(low_rank(300, seed=1), RANK)
+    first, _ = pca.fit(low_rank(300), RANK)
+    other, _ = pca.fit(low_rank(300, seed=1), RANK)
 
     assert projection.projection_key(VERSION, first) == projection.projection_key(VERSION, first)
     assert projection.projection_key(VERSION, first) != projection.projection_key(VERSION, other)
@@ -60,7 +62,7 @@ def test_key_names_the_matrix():
 @pytest.mark.parametrize("dim", [0, DIM])
 def test_fit_refuses_a_dimension_it_cannot_learn(dim):
     with pytest.raises(ValueError, match="dim"):
-        projection.fit(low_rank(100), dim)
+        pca.fit(low_rank(100), dim)
 
 
 # --- writing the projected vectors (any engine) ---
@@ -75,7 +77,7 @@ def test_new_vectors_get_their_projection_in_the_same_write(hotel):
     assert store_embedding(image.pk, VERSION, vector, expect=EMBEDDING)
 
     row = Embedding.objects.get(image=image, model_version=reduced.key)
-    expected = projection.project(vector[None, :], reduced.matrix())[0]
+    expected = pca.project(vector[None, :], reduced.matrix())[0]
     assert row.dim == RANK
     assert np.allclose(row.as_array(), expected, atol=1e-6)
 
@@ -97,16 +99,14 @@ def test_backfill_projects_what_is_missing_once_and_completes(hotel):
     for image in images:
         full = Embedding.objects.get(image=image, model_version=VERSION).as_array()
         row = Embedding.objects.get(image=image, model_version=reduced.key)
-        assert np.allclose(
-            row.as_array(), projection.project(full[None], reduced.matrix())[0], atol=1e-6
-        )
+        assert np.allclose(row.as_array(), pca.project(full[None], reduced.matrix())[0], atol=1e-6)
 
 
 @pytest.mark.django_db
 def test_reduce_needs_pgvector_or_a_smaller_dimension(hotel, settings):
     add_embedding(make_room_image(hotel, status=EMBEDDED), VERSION, low_rank(1)[0])
     set_active(VERSION)
-    if not pgvector_index.pgvector_available():
+    if not sql.pgvector_available():
         with pytest.raises(CommandError, match="pgvector"):
             call_command("pgvector_index", "--reduce", "8")
         return

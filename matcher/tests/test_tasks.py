@@ -251,7 +251,7 @@ def test_sweeper_does_not_requeue_the_same_image_every_run(hotel):
 def test_web_side_modules_do_not_import_torch():
     code = (
         "import django; django.setup(); "
-        "import matcher.tasks, matcher.index, matcher.embedding, traffickcam.urls; "
+        "import matcher.tasks, matcher.indexes, matcher.embedding, traffickcam.urls; "
         "import sys; assert 'torch' not in sys.modules, 'torch imported'"
     )
     env = {"DJANGO_SETTINGS_MODULE": "traffickcam.test_settings", "PATH": "/usr/bin:/bin"}

@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from conftest import make_image_bytes
-from rooms import demo_images, intake
+from demo import images as demo_images
+from rooms import intake
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112

@@ -11,7 +11,8 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from conftest import make_image_bytes
-from rooms import demo_images, intake
+from demo import images as demo_images
+from rooms import intake
 from rooms.models import Hotel, RoomImage, Submission
 from rooms.tests.test_intake import exif_jpeg, png_declaring
 
@@ -337,8 +338,8 @@ def test_browsable_api_renders(client):
         ("", "unknown"),
     ],
 )
-def test_rate_limit_key_is_the_client_address(rf, remote_addr, key):
-    from rooms.throttles import client_address
+def test_rate_limit_key_is_the_client_network(rf, remote_addr, key):
+    from traffickcam.client import client_network
 
     request = rf.post(URL, REMOTE_ADDR=remote_addr, HTTP_X_FORWARDED_FOR="198.51.100.1")
-    assert client_address(request) == key
+    assert client_network(request) == key

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from traffickcam import testing
+from testsupport import processes as testing
 from traffickcam.exceptions import error_body
 
 

@@ -8,7 +8,7 @@
   no row is left, and the orphan sweep deletes the file.
 
 Each test has its own redis-server on a free port, SQLite file database and media
-folder (traffickcam/testing.py); the shared Redis on 6379 is never touched.
+folder (testsupport/processes.py); the shared Redis on 6379 is never touched.
 """
 
 import json
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from traffickcam import testing
+from testsupport import processes as testing
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from traffickcam import testing
+from testsupport import processes as testing
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ import pytest
 from django.test import Client
 from rest_framework.throttling import ScopedRateThrottle
 
-from traffickcam import testing
+from testsupport import processes as testing
 
 SETTINGS_FILE = testing.REPO / "traffickcam" / "settings.py"
 

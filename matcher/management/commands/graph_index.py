@@ -1,7 +1,7 @@
 """`manage.py graph_index`: build the in-process graph the `GraphIndex` backend serves.
 
-For `MATCHER_INDEX_BACKEND=matcher.graph_index.GraphIndex` on a gallery larger than
-`matcher.graph_index.AUTO_BUILD_ROWS`: reads every searchable vector of the served
+For `MATCHER_INDEX_BACKEND=matcher.indexes.graph.GraphIndex` on a gallery larger than
+`matcher.indexes.graph.AUTO_BUILD_ROWS`: reads every searchable vector of the served
 key (the active version's newest complete PCA projection, else the version itself),
 builds the HNSW graph on every core and writes it into `MATCHER_GRAPH_DIR`, whole or
 not at all. Web processes load it on their next search and keep it live from then on;
@@ -18,9 +18,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from matcher import projection
-from matcher.graph_index import GraphIndex, graph_mib
-from matcher.index import searchable_embeddings
+from matcher.indexes import projection, searchable_embeddings
+from matcher.indexes.graph import GraphIndex, graph_mib
 from matcher.management.reduction import add_reduce_arguments, reduction
 from matcher.models import IndexState
 

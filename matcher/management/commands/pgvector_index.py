@@ -1,14 +1,14 @@
 """`manage.py pgvector_index`: build the HNSW index serving a model version (PostgreSQL).
 
 Search builds a missing index by itself only while the version is small (see
-`matcher.pgvector_index.AUTO_BUILD_ROWS`); run this after a large `reembed` and before
+`matcher.indexes.pgvector.AUTO_BUILD_ROWS`); run this after a large `reembed` and before
 the switch, or after restoring a big database. The build is CONCURRENTLY: uploads and
 searches go on meanwhile (searches stay exact, and slow, until it is done).
 
 `--reduce 256` (galleries of ~500k photos and more): learn a PCA projection from a
 sample of the version's vectors, project every vector, and build the graph over the
 projections instead; searches then re-score a shortlist with the full vectors
-(`matcher.projection`). Re-running it resumes an interrupted backfill.
+(`matcher.indexes.projection`). Re-running it resumes an interrupted backfill.
 
 `--inline` (once, after migration `matcher.0005_inline_pgvector` on a database that
 already held vectors): only moves the version's vectors from the TOAST table into
@@ -22,7 +22,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from tqdm import tqdm
 
-from matcher import pgvector_index, projection
+from matcher.indexes import pgvector as pgvector_index
+from matcher.indexes import projection, sql
 from matcher.management.reduction import add_reduce_arguments, reduction
 from matcher.models import Embedding, IndexState
 
@@ -45,7 +46,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, model_version, memory, reduce=None, sample=None, inline=False, **options
     ):
-        if not pgvector_index.pgvector_available():
+        if not sql.pgvector_available():
             raise CommandError("the database has no pgvector column (PostgreSQL + pgvector only)")
         version = model_version or IndexState.get().active_version
         dim = Embedding.objects.filter(model_version=version).values_list("dim", flat=True).first()

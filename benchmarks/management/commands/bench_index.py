@@ -1,0 +1,311 @@
+"""`manage.py bench_index`: the vector index at Hotels-50K scale (figures, not a test).
+
+Loads a synthetic gallery into the configured database (a scratch one: the command
+refuses a database holding real hotels), then per backend reports the full hotel
+ranking's latency (`search_hotels`, query embedding excluded), recall@100 of the
+image search against the exact index, build time and memory/disk.
+
+The gallery is shaped like real descriptors, not uniform noise: every vector shares a
+mean direction (GeM descriptors are non-negative, so unrelated photos still have
+cosine ~0.3), hotels are centroids in a 128-dim subspace, and each hotel's
+`--per-hotel` photos scatter around its centroid. Queries are new photos of random
+hotels. Hotels get a country (40, Zipf-weighted), a city (10 per country), a chain
+(60 % of hotels, 30 chains) and coordinates near their city, so filters have the
+selectivity of a real catalogue.
+
+    DATABASE_URL=postgres://... manage.py migrate
+    DATABASE_URL=postgres://... manage.py bench_index --images 100000 --backend exact,pgvector
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import resource
+import statistics
+import time
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.test import override_settings
+
+from benchmarks.gallery import PREFIX, SPECTRA, load_gallery
+from matcher import indexes as index_module
+from matcher.indexes import pgvector as pgvector_index
+from matcher.models import IndexState, Projection
+from matcher.search import search_hotels
+from rooms.models import Hotel, RoomImage
+from rooms.selectors import HotelFilters, hotels_filtered
+
+BACKENDS = {
+    "exact": index_module.EXACT_BACKEND,
+    "pgvector": index_module.PGVECTOR_BACKEND,
+    "graph": index_module.GRAPH_BACKEND,
+}
+FILTERS = ("none", "country", "chain", "city", "radius 25 km")
+
+
+def percentile(values, q):
+    return float(np.percentile(values, q))
+
+
+class Command(BaseCommand):
+    help = "Latency, recall@100 and size of the vector index backends on a synthetic gallery."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--images", default="100000", help="gallery sizes, comma-separated")
+        parser.add_argument("--backend", default="exact,pgvector", help=f"of {list(BACKENDS)}")
+        parser.add_argument("--dim", type=int, default=1280)
+        parser.add_argument("--per-hotel", type=int, default=20)
+        parser.add_argument("--queries", type=int, default=30)
+        parser.add_argument("--k", type=int, default=10, help="hotels per search")
+        parser.add_argument(
+            "--ef-search",
+            type=int,
+            default=pgvector_index.EF_SEARCH_MIN,
+            help="full-dimension graph (with --reduce, the shortlist is the ef_search)",
+        )
+        parser.add_argument("--filters", default=",".join(FILTERS[:3]), help=f"of {FILTERS}")
+        parser.add_argument(
+            "--reduce", type=int, default=0, help="pgvector, graph: over a PCA projection (dims)"
+        )
+        parser.add_argument("--spectrum", choices=SPECTRA, default="flat", help="see Gallery")
+        parser.add_argument(
+            "--oracle",
+            default="",
+            help="file keeping the exact answers: a re-run skips the exact index (and its "
+            "~9 GB at 1M, which pushes the table out of the page cache)",
+        )
+        parser.add_argument(
+            "--shortlist",
+            type=int,
+            default=None,
+            help="pgvector with --reduce, and graph: candidates re-scored exactly (at least; "
+            "default: the MATCHER_PGVECTOR_SHORTLIST or MATCHER_GRAPH_SHORTLIST setting)",
+        )
+
+    def handle(self, *args, **opts):
+        backends = opts["backend"].split(",")
+        if unknown := set(backends) - set(BACKENDS):
+            raise CommandError(f"unknown backend(s) {sorted(unknown)}; use {list(BACKENDS)}")
+        if "pgvector" in backends and connection.vendor != "postgresql":
+            raise CommandError("--backend pgvector needs DATABASE_URL pointing at PostgreSQL")
+        if Hotel.objects.exclude(external_ref__startswith=PREFIX).exists():
+            raise CommandError(
+                "this database holds real hotels: point DATABASE_URL at a scratch one"
+            )
+        filters = opts["filters"].split(",")
+        if unknown := set(filters) - set(FILTERS):
+            raise CommandError(f"unknown filter(s) {sorted(unknown)}; use {list(FILTERS)}")
+        self.stdout.write(
+            f"{datetime.date.today()} {connection.vendor}, {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.1f}; dim {opts['dim']}, k={opts['k']}"
+        )
+        for n in (int(part) for part in opts["images"].split(",")):
+            gallery = load_gallery(
+                n, opts["dim"], opts["per_hotel"], opts["spectrum"], say=self.stdout.write
+            )
+            cases = self.queries(gallery, n // opts["per_hotel"], opts["queries"], filters)
+            keys = oracle_keys(cases)
+            oracle = load_oracle(opts["oracle"], keys)
+            if oracle is None or "exact" in backends:
+                oracle = {}
+                self.bench("exact", cases, keys, oracle, opts)  # fills the oracle
+                save_oracle(opts["oracle"], oracle)
+            for backend in backends:
+                if backend != "exact":
+                    self.bench(backend, cases, keys, oracle, opts)
+
+    def queries(self, gallery, n_hotels, count, filters) -> list:
+        """(filter name, HotelFilters, query vector), `count` per filter."""
+        rng = np.random.default_rng(7)
+        targets = rng.choice(n_hotels, size=count)
+        vectors = gallery.photos(targets, seed=10**9)  # views no traveller uploaded
+        hotels = Hotel.objects.in_bulk([f"{PREFIX}{t}" for t in targets], field_name="external_ref")
+        cases = []
+        for name in filters:
+            for target, vector in zip(targets, vectors, strict=True):
+                filters = hotel_filter(name, hotels[f"{PREFIX}{target}"])
+                if filters is not None or name == "none":  # "chain": hotels in a chain only
+                    cases.append((name, filters, vector))
+        return cases
+
+    # --- one backend ---
+
+    def bench(self, backend, cases, keys, oracle, opts):
+        with override_settings(MATCHER_INDEX_BACKEND=BACKENDS[backend]):
+            index_module.reset_index()
+            index = index_module.get_index()
+            if backend == "pgvector":
+                index.ef_search = opts["ef_search"]
+            if backend in ("pgvector", "graph"):
+                index.shortlist = opts["shortlist"] or index.shortlist
+            build, size = self.build(backend, index, cases[0][2], opts["reduce"])
+            latency, recall = {}, {}
+            for (name, filters, vector), key in zip(cases, keys, strict=True):
+                restriction = {} if filters is None else {"hotels": hotels_of(filters)}
+                found = index.search(vector, 100, **restriction)
+                if backend == "exact":
+                    oracle[key] = {image_id for image_id, _ in found}
+                truth = oracle[key]
+                recall.setdefault(name, []).append(
+                    len(truth & {i for i, _ in found}) / max(1, len(truth))
+                )
+                # Timed after the recall query with the same vector: a second touch, so
+                # the figure leaves out first-read I/O (measured apart in benchmarks.md).
+                start = time.perf_counter()
+                search_hotels(vector, k=opts["k"], filters=filters)
+                latency.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+            index_module.reset_index()
+        if backend in opts["backend"].split(","):
+            self.report(backend, build, size, latency, recall)
+
+    def build(self, backend, index, vector, reduce=0) -> tuple[float, str]:
+        """(seconds, size) of making the backend ready: HNSW build, or the exact load."""
+        version, dim = IndexState.get().active_version, len(vector)
+        start = time.perf_counter()
+        if backend == "graph":
+            return self.build_graph(index, version, vector, reduce)
+        if backend == "pgvector":
+            from matcher.indexes.pgvector import ensure_hnsw_index, hnsw_index_name
+
+            with connection.cursor() as cursor:
+                cursor.execute("SET maintenance_work_mem = '8GB'")
+                cursor.execute("SET max_parallel_maintenance_workers = 1")  # 2 cores
+            note = ""
+            if reduce:
+                reduced, note = self.reduce(version, reduce)
+                version, dim = reduced.key, reduced.dim
+                start = time.perf_counter()
+            ensure_hnsw_index(version, dim)
+            seconds = time.perf_counter() - start
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_size_pretty(pg_relation_size(%s)), "
+                    "pg_size_pretty(pg_total_relation_size('matcher_embedding'))",
+                    [hnsw_index_name(version, dim)],
+                )
+                index_size, table_size = cursor.fetchone()
+            return seconds, f"{note}HNSW index {index_size}; embedding table {table_size}"
+        index.search(vector, 1)  # first search loads the matrix
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return seconds, f"matrix {index.matrix.nbytes / 2**20:.0f} MiB; peak RSS {peak:.0f} MiB"
+
+    def build_graph(self, index, version, vector, reduce) -> tuple[float, str]:
+        """As `manage.py graph_index` (once per gallery); then a new process's load."""
+        from matcher.indexes.graph import GraphIndex, graph_file, graph_mib
+
+        note = ""
+        if reduce:
+            reduced, note = self.reduce(version, reduce)
+            version = reduced.key
+        start = time.perf_counter()
+        rows_file = graph_file(version)
+        if rows_file.exists():  # the gallery's graph, from an earlier run
+            note += f"reusing {rows_file}; "
+        else:
+            index.threads = os.cpu_count()
+            index.build(version)
+            index.threads = 1
+            index.save()
+        seconds = time.perf_counter() - start
+        rss = resident_mib()
+        start = time.perf_counter()
+        loaded = GraphIndex()
+        loaded.search(vector, 1)  # loads the file and reconciles it with the database
+        load = time.perf_counter() - start
+        grown = resident_mib() - rss
+        del loaded
+        return seconds, (
+            f"{note}graph file {graph_mib(rows_file):.0f} MiB; a new process loads it and catches "
+            f"up in {load:.1f} s, resident memory +{grown:.0f} MiB"
+        )
+
+    def reduce(self, version: str, dim: int):
+        """The same steps as `pgvector_index --reduce`: learn, project every vector."""
+        from matcher.indexes import projection
+
+        reduced = Projection.objects.filter(source_version=version, dim=dim).first()
+        start = time.perf_counter()
+        if reduced is None:
+            reduced = projection.create(
+                version, dim, projection.sample_vectors(version, projection.DEFAULT_SAMPLE)
+            )
+        learned = time.perf_counter() - start
+        start = time.perf_counter()
+        projection.backfill(reduced)
+        note = (
+            f"PCA {dim} learned in {learned:.0f} s (keeps {reduced.explained_variance:.1%}), "
+            f"projected in {time.perf_counter() - start:.0f} s; "
+        )
+        return reduced, note
+
+    def report(self, backend, build, size, latency, recall):
+        self.stdout.write(f"-- {backend}: ready in {build:.1f} s; {size}")
+        self.stdout.write(f"   {'filter':14s} {'p50 ms':>8s} {'p95 ms':>8s} {'recall@100':>10s}")
+        for name, values in latency.items():
+            self.stdout.write(
+                f"   {name:14s} {percentile(values, 50):8.1f} {percentile(values, 95):8.1f} "
+                f"{statistics.fmean(recall[name]):10.3f}"
+            )
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (ru_maxrss is a peak, not a level)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def oracle_keys(cases) -> list[str]:
+    """One key per case: gallery (a reload gives new image ids), filter and query."""
+    first_image = RoomImage.objects.order_by("pk").values_list("pk", flat=True).first()
+    gallery = f"{IndexState.get().active_version}:{first_image}"
+    return [
+        f"{gallery}:{name}:{hashlib.sha256(vector.tobytes()).hexdigest()}"
+        for name, _, vector in cases
+    ]
+
+
+def load_oracle(path: str, keys) -> dict | None:
+    """The stored exact answers for these keys, or None (no file, or other cases)."""
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as file:
+        stored = json.load(file)
+    if not all(key in stored for key in keys):
+        return None
+    return {key: set(stored[key]) for key in keys}
+
+
+def save_oracle(path: str, oracle: dict) -> None:
+    if not path:
+        return
+    stored = {}
+    if os.path.exists(path):
+        with open(path) as file:
+            stored = json.load(file)
+    stored.update({key: sorted(ids) for key, ids in oracle.items()})
+    with open(path, "w") as file:
+        json.dump(stored, file)
+
+
+def hotel_filter(name, hotel) -> HotelFilters | None:
+    """The investigator's filter around the right hotel (so it is a plausible query)."""
+    if name == "none":
+        return None
+    if name == "country":
+        return HotelFilters(country=hotel.country_code)
+    if name == "chain":
+        return HotelFilters(chain=hotel.chain) if hotel.chain_id else None
+    if name == "city":
+        return HotelFilters(country=hotel.country_code, city=hotel.city)
+    return HotelFilters(near=(hotel.latitude, hotel.longitude), radius_km=25)
+
+
+def hotels_of(filters):
+    return hotels_filtered(filters)
+
+
+# --- bulk vector writes: COPY on PostgreSQL (both columns), executemany elsewhere ---

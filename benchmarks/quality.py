@@ -1,0 +1,231 @@
+"""In-memory retrieval evaluation: embed gallery and queries, rank by cosine, score.
+
+No database is touched, so it runs the same in tests, on a laptop and in CI.
+Protocol (Holidays / Hotels-50K style): every image is in the gallery; each query
+is ranked against all the others (itself excluded). Occlusion is applied to the
+queries only; each occluded level is scored twice from the same forward pass:
+``grey`` (grey fill, mask ignored) and ``masked`` (mask given to the pooling and
+to the local-feature detector).
+
+With a ``RerankConfig`` (the default) each query's global top-K is re-scored by
+geometric verification of SIFT matches (retrieval.verification); gallery local features
+are extracted once, like the gallery vectors.
+"""
+
+import time
+
+import numpy as np
+
+from retrieval import pca
+from retrieval.descriptors import query_similarity
+from retrieval.errors import EmptyQueryError
+from retrieval.hotel_metrics import DEPTH, hotel_metrics
+from retrieval.images import load_image, rotations
+from retrieval.local_features import LocalConfig, extract
+from retrieval.metrics import summarize
+from retrieval.occlusion import LEVELS, occlude, person_mask
+from retrieval.verification import RerankConfig, rerank
+
+CHUNK = 32  # images per progress step
+DEFAULT_RERANK = RerankConfig()
+DEFAULT_LOCAL = LocalConfig()
+
+
+def evaluate(
+    extractor,
+    items,
+    occlusions=("none",),
+    progress=None,
+    rerank_config=DEFAULT_RERANK,
+    local_config=DEFAULT_LOCAL,
+    reduce_dim=None,
+):
+    """Score `extractor` on dataset `items`; returns a JSON-ready dict.
+
+    progress(done, total) is called after each chunk of embedded images.
+    rerank_config=None scores the global descriptor alone.
+    reduce_dim: rank by PCA projections learned on this gallery (matcher.indexes.projection),
+    the worst case of the pgvector graph over projections (which re-scores a shortlist).
+    """
+    unknown = set(occlusions) - {"none", *LEVELS}
+    if unknown:
+        raise ValueError(
+            f"unknown occlusion level(s) {sorted(unknown)}; use none or {', '.join(LEVELS)}"
+        )
+    queries = [i for i, item in enumerate(items) if item.is_query]
+    n_rot = len(extractor.config.query_rotations)
+    occluded_levels = len([o for o in occlusions if o != "none"])
+    # the gallery; every query's turns per level, then the masked form per occluded level
+    steps = len(items) + len(queries) * (n_rot * len(occlusions) + occluded_levels)
+    if rerank_config is not None:  # local features: the gallery, then 2 per occluded query
+        steps += len(items) + 2 * len(queries) * occluded_levels
+    counter = _Progress(progress, steps)
+    max_side = extractor.network_side
+    images = [load_image(item.path, max_side) for item in items]
+
+    started = time.perf_counter()
+    gallery = np.concatenate([extractor.describe_images(chunk) for chunk in counter.chunks(images)])
+    gallery_ms = 1000 * (time.perf_counter() - started) / len(items)
+    components = None
+    if reduce_dim:
+        components, kept = pca.fit(gallery, reduce_dim)
+        gallery = pca.project(gallery, components)
+
+    result = {
+        "model_version": extractor.model_version,
+        "images": len(items),
+        "queries": len(queries),
+        "gallery_ms_per_image": round(gallery_ms, 1),
+        "rerank": None,
+        "reduction": None if components is None else {"dim": reduce_dim, "kept": round(kept, 4)},
+        "levels": {},
+    }
+    local = None
+    if rerank_config is not None:
+        started = time.perf_counter()
+        local = _local_features(images, [None] * len(images), local_config, counter)
+        result["rerank"] = {
+            "config": rerank_config.version,
+            "local_features": local_config.version,
+            "local_ms_per_image": round(1000 * (time.perf_counter() - started) / len(items), 1),
+        }
+    ctx = _Context(extractor, items, images, queries, gallery, local, rerank_config, local_config)
+    ctx.components = components
+    for level in occlusions:
+        result["levels"][level] = _score_level(ctx, level, counter)
+    return result
+
+
+class _Context:
+    """What every level is scored against: the dataset, its gallery and the settings."""
+
+    def __init__(self, extractor, items, images, queries, gallery, local, rerank, local_config):
+        self.extractor, self.items, self.images, self.queries = extractor, items, images, queries
+        self.gallery, self.local, self.rerank, self.local_config = (
+            gallery,
+            local,
+            rerank,
+            local_config,
+        )
+
+
+def _score_level(ctx, level, counter):
+    queries, images = ctx.queries, ctx.images
+    if level == "none":
+        vectors = _query_vectors(
+            ctx.extractor, [images[i] for i in queries], [None] * len(queries), counter
+        )
+        # A clean query is a gallery image: its local features are already there.
+        local = None if ctx.local is None else [ctx.local[i] for i in queries]
+        return _ranked_metrics(ctx, vectors["grey"], local)
+    masks = [person_mask(images[i].size, level, seed=ctx.items[i].name) for i in queries]
+    occluded = [occlude(images[i], mask) for i, mask in zip(queries, masks, strict=True)]
+    vectors = _query_vectors(ctx.extractor, occluded, masks, counter)
+    grey_local = masked_local = None
+    if ctx.local is not None:
+        grey_local = _local_features(occluded, [None] * len(occluded), ctx.local_config, counter)
+        masked_local = _local_features(occluded, masks, ctx.local_config, counter)
+    return {
+        "coverage": round(float(np.mean([m.mean() for m in masks])), 3),
+        "empty_masks": vectors["empty"],
+        "grey": _ranked_metrics(ctx, vectors["grey"], grey_local),
+        "masked": _ranked_metrics(ctx, vectors["masked"], masked_local),
+    }
+
+
+def _local_features(images, masks, config, counter):
+    pairs = list(zip(images, masks, strict=True))
+    return [extract(img, mask, config) for chunk in counter.chunks(pairs) for img, mask in chunk]
+
+
+def _query_vectors(extractor, images, masks, counter):
+    """(Q, R, D) query vectors per rotation: grey (fill seen, mask ignored) and masked.
+
+    The masked form is what the live search computes (`describe_queries` with the
+    mask: shrunk, turned, inpainted, masked pooling); the grey form is a naive
+    system's view of the same turns.
+    """
+    angles = extractor.config.query_rotations
+    pairs = [
+        pair
+        for image, mask in zip(images, masks, strict=True)
+        for pair in rotations(image, mask, angles)
+    ]
+    grey = []
+    for chunk in counter.chunks(pairs):
+        grey.extend(extractor.pool(m) for m in extractor.feature_maps([i for i, _ in chunk]))
+    grey = np.reshape(grey, (len(images), len(angles), extractor.dim))
+    masked, empty = grey.copy(), 0
+    occluded = [q for q, mask in enumerate(masks) if mask is not None]
+    for chunk in counter.chunks(occluded):
+        for q in chunk:
+            try:
+                masked[q] = extractor.describe_queries([images[q]], [masks[q]])[0]
+            except EmptyQueryError:
+                empty += 1  # nothing left to pool: the best we can do is the grey image
+    return {"grey": grey, "masked": masked, "empty": empty}
+
+
+def _reduced(ctx, query_vectors):
+    if ctx.components is None:
+        return query_vectors
+    return pca.project(query_vectors, ctx.components)
+
+
+def _ranked_metrics(ctx, query_vectors, query_local=None):
+    items, queries = ctx.items, ctx.queries
+    similarity = query_similarity(_reduced(ctx, query_vectors), ctx.gallery)
+    similarity[np.arange(len(queries)), queries] = -np.inf  # a query never retrieves itself
+    rerank_ms = None
+    if query_local is not None:
+        started = time.perf_counter()
+        similarity = np.stack(
+            [
+                rerank(row, features, ctx.local, ctx.rerank)
+                for row, features in zip(similarity, query_local, strict=True)
+            ]
+        )
+        rerank_ms = 1000 * (time.perf_counter() - started) / len(queries)
+    ranking = np.argsort(-similarity, axis=1, kind="stable")[:, :-1]
+    groups = np.array([item.group for item in items], dtype=object)
+    chains = np.array([item.chain for item in items], dtype=object)
+    has_chains = any(item.chain is not None for item in items)
+    metrics = summarize(
+        groups[ranking],
+        [items[i].group for i in queries],
+        chains[ranking] if has_chains else None,
+        [items[i].chain for i in queries] if has_chains else None,
+    )
+    if rerank_ms is not None:
+        metrics["rerank_ms_per_query"] = round(rerank_ms, 1)
+    metrics["hotels"] = _hotel_metrics(
+        similarity, ranking, groups, [items[i].group for i in queries]
+    )
+    return {
+        key: round(value, 4) if isinstance(value, float) else value
+        for key, value in metrics.items()
+    }
+
+
+def _hotel_metrics(similarity, ranking, groups, query_groups):
+    """Groups as hotels: each aggregation's hotel top-1 and MAP@5 (see hotel_ranking)."""
+    rankings = [
+        [(int(j), float(row[j])) for j in order[:DEPTH]]
+        for row, order in zip(similarity, ranking, strict=True)
+    ]
+    return {
+        name: {key: round(value, 4) for key, value in scores.items()}
+        for name, scores in hotel_metrics(rankings, list(groups), query_groups).items()
+    }
+
+
+class _Progress:
+    def __init__(self, callback, total):
+        self.callback, self.total, self.done = callback, total, 0
+
+    def chunks(self, sequence):
+        for start in range(0, len(sequence), CHUNK):
+            yield sequence[start : start + CHUNK]
+            self.done += len(sequence[start : start + CHUNK])
+            if self.callback:
+                self.callback(self.done, self.total)

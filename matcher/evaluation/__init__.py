@@ -1,1 +1,0 @@
-"""Offline retrieval evaluation: datasets, occlusion, metrics, harness."""

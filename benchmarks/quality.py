@@ -13,10 +13,11 @@ are extracted once, like the gallery vectors.
 """
 
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from retrieval import pca
+from retrieval import pca, whitening
 from retrieval.descriptors import query_similarity
 from retrieval.errors import EmptyQueryError
 from retrieval.hotel_metrics import DEPTH, hotel_metrics
@@ -39,6 +40,8 @@ def evaluate(
     rerank_config=DEFAULT_RERANK,
     local_config=DEFAULT_LOCAL,
     reduce_dim=None,
+    learned=None,
+    fit_on=None,
 ):
     """Score `extractor` on dataset `items`; returns a JSON-ready dict.
 
@@ -46,6 +49,9 @@ def evaluate(
     rerank_config=None scores the global descriptor alone.
     reduce_dim: rank by PCA projections learned on this gallery (matcher.indexes.projection),
     the worst case of the pgvector graph over projections (which re-scores a shortlist).
+    learned: a `LearnedLever` (learned whitening) fitted without the queries it scores,
+    under `learned.protocol` ("known" or "unseen" hotels, see `fit_folds`), or on the
+    labelled items `fit_on` (another dataset) when given.
     """
     unknown = set(occlusions) - {"none", *LEVELS}
     if unknown:
@@ -91,6 +97,16 @@ def evaluate(
         }
     ctx = _Context(extractor, items, images, queries, gallery, local, rerank_config, local_config)
     ctx.components = components
+    ctx.folds = None
+    if learned is not None:
+        started = time.perf_counter()
+        ctx.folds = fit_folds(ctx, learned, fit_on)
+        result["learned"] = {
+            **learned.describe(),
+            "fit_on": "this dataset" if fit_on is None else fit_on[0].path.parent.parent.name,
+            "folds": len(ctx.folds),
+            "fit_s": round(time.perf_counter() - started, 1),
+        }
     for level in occlusions:
         result["levels"][level] = _score_level(ctx, level, counter)
     return result
@@ -172,9 +188,20 @@ def _reduced(ctx, query_vectors):
     return pca.project(query_vectors, ctx.components)
 
 
+def _similarity(ctx, query_vectors):
+    """(Q, G) best-turn cosine of each query to the gallery, in the learned space if any."""
+    if ctx.folds is None:
+        return query_similarity(_reduced(ctx, query_vectors), ctx.gallery)
+    similarity = np.empty((len(ctx.queries), len(ctx.gallery)), dtype=np.float32)
+    for rows, learned in ctx.folds:
+        gallery = learned.apply(ctx.gallery)
+        similarity[rows] = query_similarity(learned.apply(query_vectors[rows]), gallery)
+    return similarity
+
+
 def _ranked_metrics(ctx, query_vectors, query_local=None):
     items, queries = ctx.items, ctx.queries
-    similarity = query_similarity(_reduced(ctx, query_vectors), ctx.gallery)
+    similarity = _similarity(ctx, query_vectors)
     similarity[np.arange(len(queries)), queries] = -np.inf  # a query never retrieves itself
     rerank_ms = None
     if query_local is not None:
@@ -198,6 +225,7 @@ def _ranked_metrics(ctx, query_vectors, query_local=None):
     )
     if rerank_ms is not None:
         metrics["rerank_ms_per_query"] = round(rerank_ms, 1)
+    metrics["splits"] = _split_metrics(groups[ranking], [items[i].group for i in queries])
     metrics["hotels"] = _hotel_metrics(
         similarity, ranking, groups, [items[i].group for i in queries]
     )
@@ -205,6 +233,19 @@ def _ranked_metrics(ctx, query_vectors, query_local=None):
         key: round(value, 4) if isinstance(value, float) else value
         for key, value in metrics.items()
     }
+
+
+def _split_metrics(ranked_groups, query_groups) -> dict | None:
+    """mAP and top-1 on split A (queries of even group ids: where parameters are chosen)
+    and split B (odd ids: never looked at for a choice); None without numeric groups."""
+    if not all(str(group).isdigit() for group in query_groups):
+        return None
+    splits = {}
+    for name, parity in (("A", 0), ("B", 1)):
+        rows = [q for q, group in enumerate(query_groups) if int(group) % 2 == parity]
+        scores = summarize(ranked_groups[rows], [query_groups[q] for q in rows])
+        splits[name] = {key: round(scores[key], 4) for key in ("queries", "map", "top1")}
+    return splits
 
 
 def _hotel_metrics(similarity, ranking, groups, query_groups):
@@ -229,3 +270,77 @@ class _Progress:
             self.done += len(sequence[start : start + CHUNK])
             if self.callback:
                 self.callback(self.done, self.total)
+
+
+@dataclass(frozen=True)
+class LearnedLever:
+    """Learned whitening as the evaluation fits it (see `retrieval.whitening`)."""
+
+    protocol: str = "known"  # "known": k-fold over photos; "unseen": k-fold over hotels
+    folds: int = 5
+    shrinkage: float = 0.1
+    power: float = 0.5
+    masked_copies: str | None = "medium"  # also fit on each photo with a person erased
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+def fit_folds(ctx, lever, fit_on=None) -> list:
+    """[(query positions, Whitening)]: each query scored by a map fitted without it.
+
+    A dataset with a query column (Holidays) is fitted once on its non-query photos
+    and their groups, the information a deployed system has. Without one (every photo a
+    query, as in hotelrooms), k folds: "known" hotels splits the photos, so the fit has
+    other photos of a query's hotel (a deployed gallery does); "unseen" splits the
+    hotels, so it has none. `fit_on`: items of another labelled set, fitted once.
+    """
+    if fit_on is not None:
+        images = [load_image(item.path, ctx.extractor.network_side) for item in fit_on]
+        vectors, labels = _training_set(ctx.extractor, fit_on, images, lever)
+        return [(np.arange(len(ctx.queries)), _fit(vectors, labels, lever))]
+    vectors, labels = _training_set(ctx.extractor, ctx.items, ctx.images, lever)
+    n = len(ctx.items)
+    if len(ctx.queries) < n:  # a query column: train on the rest, once
+        train = np.setdiff1d(np.arange(n), ctx.queries)
+        return [(np.arange(len(ctx.queries)), _fit_rows(vectors, labels, train, n, lever))]
+    rng = np.random.default_rng(0)
+    if lever.protocol == "known":
+        fold_of = rng.permutation(n) % lever.folds
+    elif lever.protocol == "unseen":
+        groups = sorted({item.group for item in ctx.items})
+        group_fold = dict(zip(groups, rng.permutation(len(groups)) % lever.folds, strict=True))
+        fold_of = np.array([group_fold[item.group] for item in ctx.items])
+    else:
+        raise ValueError(f"protocol must be 'known' or 'unseen', not {lever.protocol!r}")
+    return [
+        (
+            np.flatnonzero(fold_of == f),
+            _fit_rows(vectors, labels, np.flatnonzero(fold_of != f), n, lever),
+        )
+        for f in range(lever.folds)
+    ]
+
+
+def _training_set(extractor, items, images, lever):
+    """Gallery-form vectors and labels, plus a person-erased copy of each photo."""
+    vectors = extractor.describe_images(images)
+    labels = [item.group for item in items]
+    if lever.masked_copies:
+        masks = [
+            person_mask(im.size, lever.masked_copies, f"{item.name}:fit")
+            for item, im in zip(items, images, strict=True)
+        ]
+        masked = extractor.describe_images(images, masks)
+        vectors, labels = np.concatenate([vectors, masked]), labels + labels
+    return vectors, labels
+
+
+def _fit_rows(vectors, labels, rows, n, lever):
+    """Fit on `rows` of the items (and their masked copies, stored after the n originals)."""
+    rows = np.concatenate([rows, rows + n]) if len(vectors) > n else rows
+    return _fit(vectors[rows], [labels[r] for r in rows], lever)
+
+
+def _fit(vectors, labels, lever):
+    return whitening.fit(vectors, labels, shrinkage=lever.shrinkage, power=lever.power)

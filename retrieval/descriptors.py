@@ -15,7 +15,7 @@ size, then tried at 0/90/180/270° (``query_rotations``; best similarity per gal
 image wins: Holidays stores some photos sideways), and a query's erased pixels are
 inpainted from their surroundings (``fill_erased``) before the CNN sees them.
 Resolution, GeM p, multi-scale, PCA-whitening, αQE and DBA were measured and not
-kept: see docs/benchmarks.md ("Match quality (Holidays)") for the ablation and how
+kept: see docs/benchmarks-history.md ("Match quality (Holidays)") for the ablation and how
 each parameter was chosen. Holidays, global descriptor alone: mAP 0.809 clean, 0.600
 with a third of the query masked (0.503 with grey fill alone); with the re-ranking
 of `retrieval.verification`, 0.899 and 0.771.
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from retrieval.backbones import DEFAULT_BACKBONE, DEFAULT_RUNTIME, load_backbone
+from retrieval.backbones import DEFAULT_BACKBONE, DEFAULT_RUNTIME, NORMALISATIONS, load_backbone
 from retrieval.images import ROTATIONS, fill_erased, resize_long_side, rotations, shrink
 from retrieval.pooling import gem, keep_weights, l2n
 
@@ -43,6 +43,11 @@ class DescriptorConfig:
     scales: tuple = (1.0,)  # multiples of `resolution`; combined by a p-mean
     p: float = 1.0  # GeM exponent
     query_rotations: tuple = ROTATIONS  # the query also turned 90/180/270° (4x its cost)
+    normalisation: str = "imagenet"  # or "tf": (x - 127) / 128, as the Lite weights expect
+
+    def __post_init__(self):
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {sorted(NORMALISATIONS)}")
 
 
 class DescriptorExtractor:
@@ -51,8 +56,9 @@ class DescriptorExtractor:
     def __init__(self, config=DescriptorConfig(), runtime=DEFAULT_RUNTIME):
         self.config = config
         self.backbone = load_backbone(config.backbone, runtime)
-        self._mean = torch.tensor(self.backbone.mean).view(3, 1, 1)
-        self._std = torch.tensor(self.backbone.std).view(3, 1, 1)
+        mean, std = NORMALISATIONS[config.normalisation]
+        self._mean = torch.tensor(mean).view(3, 1, 1)
+        self._std = torch.tensor(std).view(3, 1, 1)
 
     @property
     def dim(self):
@@ -78,7 +84,8 @@ class DescriptorExtractor:
         c = self.config
         scales = "" if c.scales == (1.0,) else "-ms" + "_".join(f"{s:.3g}" for s in c.scales)
         weights = self.backbone.weights_sha256[:8]
-        return f"{c.backbone}:{weights}:gem{c.p:g}-{c.resolution}{scales}:d{self.dim}"
+        norm = "" if c.normalisation == "imagenet" else f"-{c.normalisation}"
+        return f"{c.backbone}:{weights}:gem{c.p:g}-{c.resolution}{scales}{norm}:d{self.dim}"
 
     def _to_tensor(self, image, long_side):
         pixels = np.asarray(resize_long_side(image.convert("RGB"), long_side), dtype=np.float32)

@@ -35,7 +35,7 @@ def fill_erased(image, mask, long_side):
     A flat grey person is a shape the CNN describes (hard edges, a uniform patch) in
     every cell whose receptive field reaches it; filling it from its surroundings
     (OpenCV's Telea) lets those cells describe the room. Measured on Holidays split A
-    (docs/benchmarks.md): masked mAP 0.713 -> 0.738 after re-ranking. Done at the
+    (docs/benchmarks-history.md): masked mAP 0.713 -> 0.738 after re-ranking. Done at the
     network's resolution, so a 12 MP query costs what a thumbnail does.
     """
     import cv2

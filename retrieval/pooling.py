@@ -13,7 +13,7 @@ def keep_weights(mask, grid):
     `mask`: True/1 = erased. A cell's weight is its un-erased area fraction,
     squared: cells half under the grey fill also see the fill through their
     receptive field, so they count much less. (Measured on Holidays split A
-    against plain fraction, a hard cut and a one-cell dilation; see docs/benchmarks.md.)
+    against plain fraction, a hard cut and a one-cell dilation; see docs/benchmarks-history.md.)
     """
     # np.array copies: turned masks are views with negative strides, which torch refuses.
     erased = torch.from_numpy(np.array(mask, dtype=np.float32))[None, None]

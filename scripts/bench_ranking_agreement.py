@@ -8,7 +8,7 @@ On a gallery loaded by `manage.py bench_index --images 1000000 --spectrum decayi
 the share of queries whose top-10 hotels, shown matches (each hotel's best photos)
 and top-5 chains are the same. Recall@100 says how many neighbours an index finds;
 this says whether an investigator would see a difference. Figures in
-docs/benchmarks.md ("sixth round").
+docs/benchmarks-history.md ("sixth round").
 """
 
 import numpy as np

@@ -109,3 +109,38 @@ def test_reduce_ranks_by_a_projection_learned_on_the_dataset(dataset):
 def test_reduce_beyond_the_dataset_is_a_command_error(dataset):
     with pytest.raises(CommandError, match="--reduce must be between 1 and 11"):
         _run("--dataset", str(dataset), "--reduce", "12")
+
+
+@pytest.mark.parametrize("protocol", ["known", "unseen"])
+def test_learned_whitening_is_fitted_without_the_queries(dataset, protocol):
+    result = json.loads(
+        _run("--dataset", str(dataset), "--learned", protocol, "--json", "--no-rerank")
+    )
+    assert result["learned"]["protocol"] == protocol
+    assert result["learned"]["folds"] == 5 and result["learned"]["fit_on"] == "this dataset"
+    assert result["levels"]["none"]["top1"] > 0.8
+
+
+def test_learned_whitening_fitted_on_another_set(dataset, tmp_path_factory):
+    other = tmp_path_factory.mktemp("other")
+    (other / "images").mkdir()
+    rows = ["path,group_id"]
+    for group in range(4):
+        for view in range(2):
+            _pattern(group, view + 1).save(other / f"images/{group}_{view}.jpg")
+            rows.append(f"images/{group}_{view}.jpg,{group}")
+    (other / "manifest.csv").write_text("\n".join(rows) + "\n")
+    result = json.loads(_run("--dataset", str(dataset), "--fit-on", str(other), "--json"))
+    assert result["learned"]["folds"] == 1 and result["learned"]["fit_on"] == other.name
+
+
+def test_descriptor_levers_change_the_version(dataset):
+    args = ("--dataset", str(dataset), "--limit", "4", "--json", "--no-rerank")
+    result = json.loads(_run(*args, "--normalisation", "tf", "--resolution", "256"))
+    assert result["model_version"]["key"].endswith(":gem1-256-tf:d1280")
+
+
+def test_splits_need_numeric_groups(dataset):
+    result = json.loads(_run("--dataset", str(dataset), "--json", "--no-rerank"))
+    splits = result["levels"]["none"]["splits"]
+    assert splits["A"]["queries"] == 6 and splits["B"]["queries"] == 6  # groups 0, 2 / 1, 3

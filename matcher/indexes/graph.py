@@ -3,7 +3,7 @@
 Why: at a million photos pgvector's graph walk is 16-34 ms of buffer visits on 2 cores
 (by VM), most of a 33-70 ms hotel search; the same kind of graph (same projections,
 M 32) walked in process memory takes ~3 ms, and the search ~22 ms
-(docs/benchmarks.md, sixth round). The database stays the truth and the graph a view
+(docs/benchmarks-history.md, sixth round). The database stays the truth and the graph a view
 of it, followed like the exact index's matrix:
 
 - Over the active version's newest complete PCA projection (`matcher.indexes.projection`)
@@ -41,7 +41,7 @@ from retrieval import pca
 
 logger = logging.getLogger(__name__)
 
-# As the pgvector graph over the projections (docs/benchmarks.md): at 1M, M 16 found
+# As the pgvector graph over the projections (docs/benchmarks-history.md): at 1M, M 16 found
 # 0.935 of the true top-100 at the time M 32 found 0.976.
 GRAPH_M = 32
 GRAPH_EF_CONSTRUCTION = 128

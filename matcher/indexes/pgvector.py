@@ -45,16 +45,16 @@ EXACT_BELOW = 5_000
 # Hotel filters holding at least this share of the hotels walk the graph; narrower
 # ones are left to the planner, which scans them exactly: a walk visits ~k/share
 # candidates and, in relaxed order, misses more of the true ones as the share drops
-# (1M: a 4 % country walked in ~250 ms at recall 0.94; docs/benchmarks.md).
+# (1M: a 4 % country walked in ~250 ms at recall 0.94; docs/benchmarks-history.md).
 GRAPH_WALK_SHARE = 0.1
 AUTO_BUILD_ROWS = 20_000  # a missing HNSW index is built on first search below this
-EF_SEARCH_MIN = 800  # full-dimension graph: recall@100 ≥ 0.95 at 100k (docs/benchmarks.md)
+EF_SEARCH_MIN = 800  # full-dimension graph: recall@100 ≥ 0.95 at 100k (docs/benchmarks-history.md)
 EF_SEARCH_MAX = 1000  # pgvector's limit
 MAX_SCAN_TUPLES = 200_000  # iterative scans give up here (pgvector default: 20 000)
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 # Graphs over PCA projections are for a million photos and more, where m=16 found only
-# ~60 % of the true neighbours (docs/benchmarks.md): denser, at 1/5 the distance cost.
+# ~60 % of the true neighbours (docs/benchmarks-history.md): denser, at 1/5 the distance cost.
 PROJECTION_HNSW_M = 32
 PROJECTION_EF_CONSTRUCTION = 128
 

@@ -36,3 +36,17 @@ def test_export_is_cached_and_reused(backbone, tmp_path):
     assert exported.stat().st_mtime_ns == mtime
     image = torch.zeros(1, 3, 64, 96)
     assert backbone.feature_map(image).shape == (1, 1280, 2, 3)
+
+
+@pytest.mark.parametrize("name", ["efficientnet-lite1", "efficientnet-lite2"])
+def test_the_larger_lite_backbones_load_from_their_wheels(name):
+    backbone = load_backbone(name)
+    assert backbone.name == name and backbone.out_channels == 1280
+    assert backbone.feature_map(torch.zeros(1, 3, 64, 96)).shape == (1, 1280, 2, 3)
+
+
+def test_an_unknown_backbone_says_which_exist():
+    from retrieval.backbones import BackboneUnavailable
+
+    with pytest.raises(BackboneUnavailable, match="efficientnet-lite2"):
+        load_backbone("efficientnet-lite9")

@@ -31,6 +31,19 @@ class Command(BaseCommand):
             action="store_false",
             help="rank by the global descriptor only (no local-feature verification)",
         )
+        parser.add_argument("--backbone", help="a backbone of the registry (default: the setting)")
+        parser.add_argument("--resolution", type=int, help="long side the network sees (px)")
+        parser.add_argument("--normalisation", choices=("imagenet", "tf"), help="input scaling")
+        parser.add_argument(
+            "--learned",
+            choices=("none", "known", "unseen"),
+            default="none",
+            help="learned whitening, fitted without the queries: k-fold over photos (known "
+            "hotels) or over hotels (unseen); on a set with a query column, on its non-queries",
+        )
+        parser.add_argument("--fit-on", help="fit the learned lever on this labelled folder")
+        parser.add_argument("--shrinkage", type=float, default=0.1, help="learned whitening")
+        parser.add_argument("--power", type=float, default=0.5, help="learned whitening")
         parser.add_argument(
             "--reduce",
             type=int,
@@ -41,12 +54,17 @@ class Command(BaseCommand):
     def handle(
         self, *args, dataset, occlusion, as_json, limit, rerank=True, reduce=None, **options
     ):
+        levers = {
+            name: options[name]
+            for name in ("backbone", "resolution", "normalisation")
+            if options.get(name) is not None
+        }
         # Heavy imports here, so `manage.py help` and the web process stay light.
         from tqdm import tqdm
 
         from benchmarks.datasets import DatasetError, read_manifest
         from benchmarks.quality import DEFAULT_RERANK, evaluate
-        from matcher.embedding import runtime_from_settings
+        from matcher.embedding import runtime_from_settings, serving_config
         from retrieval.descriptors import DescriptorExtractor
 
         levels = [level.strip() for level in occlusion.split(",") if level.strip()]
@@ -64,7 +82,8 @@ class Command(BaseCommand):
 
         if reduce is not None and not 0 < reduce < len(items):
             raise CommandError(f"--reduce must be between 1 and {len(items) - 1} (the images)")
-        extractor = DescriptorExtractor(runtime=runtime_from_settings())
+        learned, fit_on = self.learned_lever(options)
+        extractor = DescriptorExtractor(serving_config(**levers), runtime_from_settings())
         with tqdm(desc="embedding", unit="img", file=sys.stderr) as bar:
 
             def progress(done, total):
@@ -78,12 +97,33 @@ class Command(BaseCommand):
                 progress,
                 DEFAULT_RERANK if rerank else None,
                 reduce_dim=reduce,
+                learned=learned,
+                fit_on=fit_on,
             )
         result["dataset"] = str(dataset)
         if as_json:
             self.stdout.write(json.dumps(result, indent=2))
         else:
             self.stdout.write(format_table(result))
+
+    def learned_lever(self, options):
+        from benchmarks.datasets import DatasetError, read_manifest
+        from benchmarks.quality import LearnedLever
+
+        protocol = options.get("learned") or "none"
+        if protocol == "none" and not options.get("fit_on"):
+            return None, None
+        lever = LearnedLever(
+            protocol=protocol if protocol != "none" else "known",
+            shrinkage=options.get("shrinkage", 0.1),
+            power=options.get("power", 0.5),
+        )
+        if not options.get("fit_on"):
+            return lever, None
+        try:
+            return lever, read_manifest(options["fit_on"])
+        except DatasetError as exc:
+            raise CommandError(f"--fit-on: {exc}") from exc
 
 
 def format_table(result):

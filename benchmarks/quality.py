@@ -47,7 +47,7 @@ def evaluate(
 
     progress(done, total) is called after each chunk of embedded images.
     rerank_config=None scores the global descriptor alone.
-    reduce_dim: rank by PCA projections learned on this gallery (matcher.indexes.projection),
+    reduce_dim: rank by PCA projections learned on this gallery (retrieval.pca, as
     the worst case of the pgvector graph over projections (which re-scores a shortlist).
     learned: a `LearnedLever` (learned whitening) fitted without the queries it scores,
     under `learned.protocol` ("known" or "unseen" hotels, see `fit_folds`), or on the
@@ -104,6 +104,7 @@ def evaluate(
         result["learned"] = {
             **learned.describe(),
             "fit_on": "this dataset" if fit_on is None else fit_on[0].path.parent.parent.name,
+            "protocol": _protocol(ctx, learned, fit_on),
             "folds": len(ctx.folds),
             "fit_s": round(time.perf_counter() - started, 1),
         }
@@ -249,7 +250,7 @@ def _split_metrics(ranked_groups, query_groups) -> dict | None:
 
 
 def _hotel_metrics(similarity, ranking, groups, query_groups):
-    """Groups as hotels: each aggregation's hotel top-1 and MAP@5 (see hotel_ranking)."""
+    """Groups as hotels: each aggregation's hotel top-1 and MAP@5 (see retrieval.hotel_metrics)."""
     rankings = [
         [(int(j), float(row[j])) for j in order[:DEPTH]]
         for row, order in zip(similarity, ranking, strict=True)
@@ -278,8 +279,8 @@ class LearnedLever:
 
     protocol: str = "known"  # "known": k-fold over photos; "unseen": k-fold over hotels
     folds: int = 5
-    shrinkage: float = 0.1
-    power: float = 0.5
+    shrinkage: float = whitening.SHRINKAGE
+    power: float = whitening.POWER
     masked_copies: str | None = "medium"  # also fit on each photo with a person erased
 
     def describe(self) -> dict:
@@ -296,14 +297,19 @@ def fit_folds(ctx, lever, fit_on=None) -> list:
     hotels, so it has none. `fit_on`: items of another labelled set, fitted once.
     """
     if fit_on is not None:
+        shared = {item.path.resolve() for item in fit_on} & {i.path.resolve() for i in ctx.items}
+        if shared:
+            raise ValueError(f"{len(shared)} photos are in both sets: the fit would see queries")
         images = [load_image(item.path, ctx.extractor.network_side) for item in fit_on]
-        vectors, labels = _training_set(ctx.extractor, fit_on, images, lever)
+        gallery = ctx.extractor.describe_images(images)
+        vectors, labels = _training_set(ctx.extractor, fit_on, images, gallery, lever)
         return [(np.arange(len(ctx.queries)), _fit(vectors, labels, lever))]
-    vectors, labels = _training_set(ctx.extractor, ctx.items, ctx.images, lever)
+    vectors, labels = _training_set(ctx.extractor, ctx.items, ctx.images, ctx.gallery, lever)
     n = len(ctx.items)
-    if len(ctx.queries) < n:  # a query column: train on the rest, once
+    if len(ctx.queries) < n:  # a query column: train on the rest, once (whatever protocol)
         train = np.setdiff1d(np.arange(n), ctx.queries)
         return [(np.arange(len(ctx.queries)), _fit_rows(vectors, labels, train, n, lever))]
+    assert list(ctx.queries) == list(range(n))  # below, query positions are item positions
     rng = np.random.default_rng(0)
     if lever.protocol == "known":
         fold_of = rng.permutation(n) % lever.folds
@@ -322,9 +328,17 @@ def fit_folds(ctx, lever, fit_on=None) -> list:
     ]
 
 
-def _training_set(extractor, items, images, lever):
-    """Gallery-form vectors and labels, plus a person-erased copy of each photo."""
-    vectors = extractor.describe_images(images)
+def _protocol(ctx, lever, fit_on) -> str:
+    if fit_on is not None:
+        return "another set"
+    if len(ctx.queries) < len(ctx.items):
+        return "non-query photos"
+    return f"{lever.protocol} hotels"
+
+
+def _training_set(extractor, items, images, gallery, lever):
+    """The gallery vectors and labels, plus a person-erased copy of each photo."""
+    vectors = gallery
     labels = [item.group for item in items]
     if lever.masked_copies:
         masks = [

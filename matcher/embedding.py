@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from matcher import live_rerank
+from matcher import learning, live_rerank
 from matcher.indexes import projection
 from matcher.models import Embedding, IndexState
 from rooms.models import RoomImage
@@ -49,11 +49,17 @@ def get_extractor():
 
 
 def serving_config(**levers):
-    """The `DescriptorConfig` the gallery is embedded with (MATCHER_BACKBONE), with
+    """The `DescriptorConfig` the gallery is embedded with (MATCHER_BACKBONE, _RESOLUTION,
+    _NORMALISATION), with
     `levers` (backbone, resolution, normalisation...) changed, for the evaluation."""
     from retrieval.descriptors import DescriptorConfig
 
-    return DescriptorConfig(**{"backbone": settings.MATCHER_BACKBONE, **levers})
+    serving = {
+        "backbone": settings.MATCHER_BACKBONE,
+        "resolution": settings.MATCHER_RESOLUTION,
+        "normalisation": settings.MATCHER_NORMALISATION,
+    }
+    return DescriptorConfig(**{**serving, **levers})
 
 
 def runtime_from_settings():
@@ -172,6 +178,7 @@ def store_embedding(
             image_id=image_id, model_version=version, defaults={"dim": row.dim, "vector": data}
         )
         projection.store_reduced(image_id, version, vector)
+        learning.store_whitened(image_id, version, vector)
         if local_features is not None:
             live_rerank.store_local_features(image_id, local_features)
         if expect == EMBEDDING:

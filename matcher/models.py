@@ -98,3 +98,37 @@ class Projection(models.Model):
     def matrix(self) -> np.ndarray:
         source_dim = len(self.components) // (4 * self.dim)
         return np.frombuffer(bytes(self.components), dtype="<f4").reshape(source_dim, self.dim)
+
+
+class LearnedWhitening(models.Model):
+    """A learned whitening of one raw descriptor version, fitted on the gallery's hotels.
+
+    Its vectors are `Embedding` rows of version `key` (= `base_version` + ":lw" + the
+    first 8 hex digits of the map's hash), so the index never mixes them with others.
+    Trained by `manage.py train_descriptor` (matcher.learning), scored on held-out gallery
+    photos, and promoted only when it beats what the search serves.
+    """
+
+    class State(models.TextChoices):
+        REFUSED = "refused"  # not better than the serving model on the held-out photos
+        PROMOTING = "promoting"  # its vectors are being written; the search serves the old
+        SERVING = "serving"  # complete; the search serves it
+        RETIRED = "retired"  # served until a better one of the same base was promoted
+
+    key = models.CharField(max_length=120, unique=True)
+    base_version = models.CharField(max_length=120, db_index=True)
+    data = models.BinaryField(help_text="retrieval.whitening.Whitening.to_bytes()")
+    params = models.JSONField(default=dict, help_text="shrinkage, power, masked copies")
+    photos = models.PositiveIntegerField(help_text="training photos")
+    hotels = models.PositiveIntegerField(help_text="training hotels")
+    heldout = models.JSONField(default=dict, help_text="hotel top-1 on held-out photos")
+    state = models.CharField(max_length=12, choices=State.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Learned whitening {self.key} ({self.state})"
+
+    def whitening(self):
+        from retrieval.whitening import Whitening
+
+        return Whitening.from_bytes(bytes(self.data))

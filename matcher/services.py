@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matcher import learning
 from matcher.embedding import get_extractor
 from matcher.live_rerank import describe_local
 from matcher.models import IndexState
@@ -46,21 +47,26 @@ class Ranking:
 
 
 def describe_query(image, mask=None) -> tuple[np.ndarray, str]:
-    """The query's (R, D) vectors (one per turn) and model version; erased cells
-    (mask True) are not pooled.
+    """The query's (R, D) vectors (one per turn) and the model version they belong to;
+    erased cells (mask True) are not pooled. Where the search serves a learned whitening
+    of this process's descriptor, the vectors are whitened with it.
 
     Raises `EmptyQueryError` when the mask leaves nothing, `IndexVersionMismatch` when
     the index serves another model.
     """
     extractor = get_extractor()  # loads torch and the backbone on first use only
     active = IndexState.get().active_version
-    if active and active != extractor.version_key:
+    learned = learning.whitening_of(active) if active else None
+    raw = learning.raw_version() if learned else active
+    if raw and raw != extractor.version_key:
         raise IndexVersionMismatch(
             f"the index serves {active!r} but this process describes with {extractor.version_key!r}"
         )
     # (R, D): the query at each of `query_rotations`, searched by `search_hotels`.
     vectors = extractor.describe_queries([image], [mask], batch_size=4)[0]
-    return vectors, extractor.version_key
+    if learned is None:
+        return vectors, extractor.version_key
+    return learned.apply(vectors), active
 
 
 def rank_hotels(query: VisualQuery, *, filters: HotelFilters | None = None, k=10) -> Ranking:

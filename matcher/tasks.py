@@ -86,3 +86,36 @@ def fill_projections() -> int:
     if written:
         logger.info("wrote %d missing PCA projections", written)
     return written
+
+
+@shared_task(acks_late=True)
+def train_descriptor() -> str:
+    """Fit a learned whitening on the gallery's hotels; promote it when it is better."""
+    from matcher import learning
+
+    return learning.train().state
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
+def whiten_batch(self, whitening_id: int, first_image: int, last_image: int) -> int:
+    """Write one batch of a promoted whitening's vectors (idempotent)."""
+    from matcher import learning
+
+    try:
+        return learning.whiten_range(whitening_id, first_image, last_image)
+    except TRANSIENT_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task
+def resume_promotions() -> int:
+    """Periodic: re-enqueue the batches of promotions whose tasks were lost."""
+    from matcher import learning
+    from matcher.models import LearnedWhitening
+
+    promoting = LearnedWhitening.objects.filter(state=LearnedWhitening.State.PROMOTING)
+    return sum(
+        learning.enqueue_promotion(row.pk)
+        for row in promoting
+        if not learning.finish_if_complete(row)
+    )

@@ -1,8 +1,11 @@
-"""Global image descriptors for hotel-room retrieval (training-free).
+"""Global image descriptors for hotel-room retrieval (a frozen ImageNet CNN).
 
-The default descriptor (``DescriptorConfig()``, key ``efficientnet-lite0:<sha8>:gem1-320:d1280``):
+The default descriptor (``DescriptorConfig()``, key
+``efficientnet-lite0:<sha8>:gem1-320-tf:d1280``):
 
-1. decode upright (EXIF) with JPEG draft mode, resize to 320 px on the long side;
+1. decode upright (EXIF) with JPEG draft mode, resize to 320 px on the long side, scale
+   the pixels as the weights were trained, ``(x - 127) / 128`` (TensorFlow Lite's own
+   preprocessing; ImageNet mean/std, the earlier default, is ``normalisation="imagenet"``);
 2. EfficientNet-Lite0 (ImageNet) head map *before* its ReLU6, clamped at 0 —
    ReLU6 caps strong activations at 6, which flattens GeM/max pooling;
 3. mean pooling (GeM with p=1) over the cells; with an erase mask every cell is
@@ -14,11 +17,10 @@ Gallery images are described upright, once. Queries are shrunk to the network's
 size, then tried at 0/90/180/270° (``query_rotations``; best similarity per gallery
 image wins: Holidays stores some photos sideways), and a query's erased pixels are
 inpainted from their surroundings (``fill_erased``) before the CNN sees them.
-Resolution, GeM p, multi-scale, PCA-whitening, αQE and DBA were measured and not
-kept: see docs/benchmarks-history.md ("Match quality (Holidays)") for the ablation and how
-each parameter was chosen. Holidays, global descriptor alone: mAP 0.809 clean, 0.600
-with a third of the query masked (0.503 with grey fill alone); with the re-ranking
-of `retrieval.verification`, 0.899 and 0.771.
+The serving model adds a learned whitening fitted on the gallery's hotels
+(`retrieval.whitening`, `matcher.learning`). How each parameter was chosen, and the
+levers measured and not kept: docs/benchmarks.md ("Match quality") and
+docs/benchmarks-history.md.
 """
 
 from dataclasses import asdict, dataclass
@@ -43,7 +45,7 @@ class DescriptorConfig:
     scales: tuple = (1.0,)  # multiples of `resolution`; combined by a p-mean
     p: float = 1.0  # GeM exponent
     query_rotations: tuple = ROTATIONS  # the query also turned 90/180/270° (4x its cost)
-    normalisation: str = "imagenet"  # or "tf": (x - 127) / 128, as the Lite weights expect
+    normalisation: str = "tf"  # (x - 127) / 128, as the Lite weights expect; or "imagenet"
 
     def __post_init__(self):
         if self.normalisation not in NORMALISATIONS:
@@ -84,7 +86,7 @@ class DescriptorExtractor:
         c = self.config
         scales = "" if c.scales == (1.0,) else "-ms" + "_".join(f"{s:.3g}" for s in c.scales)
         weights = self.backbone.weights_sha256[:8]
-        norm = "" if c.normalisation == "imagenet" else f"-{c.normalisation}"
+        norm = "" if c.normalisation == "imagenet" else f"-{c.normalisation}"  # keys before "tf"
         return f"{c.backbone}:{weights}:gem{c.p:g}-{c.resolution}{scales}{norm}:d{self.dim}"
 
     def _to_tensor(self, image, long_side):

@@ -21,7 +21,7 @@ class HotelSearchInputSerializer(serializers.Serializer):
         try:
             return parse_point(value)
         except ValueError as exc:
-            raise serializers.ValidationError(f"near: {exc}.") from None
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate(self, attrs):
         if "radius_km" in attrs and "near" not in attrs:

@@ -14,7 +14,6 @@ from rooms.geo import DEFAULT_RADIUS_KM
 from rooms.models import Chain, Hotel
 
 EARTH_RADIUS_KM = 6371.0088
-KM_PER_DEGREE_LAT = 111.32
 
 
 @dataclass
@@ -72,14 +71,15 @@ def hotel_search(
 
 def _bounding_box(lat: float, lon: float, radius_km: float) -> Q:
     """A cheap index-friendly prefilter; the exact distance is checked afterwards."""
-    dlat = radius_km / KM_PER_DEGREE_LAT
+    angle = radius_km / EARTH_RADIUS_KM  # the radius as an angle at the centre of the Earth
+    dlat = math.degrees(angle)
     box = Q(latitude__gte=lat - dlat, latitude__lte=lat + dlat)
     cos_lat = math.cos(math.radians(lat))
-    if abs(lat) + dlat >= 90 or cos_lat < 1e-6:
+    if abs(lat) + dlat >= 90 or angle >= math.pi / 2 or math.sin(angle) >= cos_lat:
         return box  # the circle reaches a pole: every longitude can be inside
-    dlon = radius_km / (KM_PER_DEGREE_LAT * cos_lat)
-    if dlon >= 180:
-        return box
+    # The widest longitude of a circle is not at its centre's latitude but poleward of
+    # it: asin(sin(r) / cos(lat)) bounds it exactly.
+    dlon = math.degrees(math.asin(math.sin(angle) / cos_lat))
     west, east = lon - dlon, lon + dlon
     if west < -180:  # the box wraps across the antimeridian
         return box & (Q(longitude__gte=west + 360) | Q(longitude__lte=east))

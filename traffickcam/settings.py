@@ -194,10 +194,18 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-orphan-files": {"task": "rooms.tasks.sweep_orphan_files", "schedule": 3600.0},
     "fill-projections": {"task": "matcher.tasks.fill_projections", "schedule": 900.0},
+    "resume-promotions": {"task": "matcher.tasks.resume_promotions", "schedule": 3600.0},
 }
 
-# Matcher: which backbone embeds photos (see retrieval/backbones.py).
+# Matcher: which backbone embeds photos, at which size and input scaling (see
+# retrieval/backbones.py; chosen by measurement in docs/benchmarks.md, "Match quality").
 MATCHER_BACKBONE = env_str("MATCHER_BACKBONE", "efficientnet-lite0")
+MATCHER_RESOLUTION = env_int("MATCHER_RESOLUTION", 320, minimum=64)  # long side, px
+MATCHER_NORMALISATION = env_str("MATCHER_NORMALISATION", "tf")
+if MATCHER_NORMALISATION not in ("tf", "imagenet"):
+    raise ImproperlyConfigured(
+        f"MATCHER_NORMALISATION={MATCHER_NORMALISATION!r}: use tf or imagenet"
+    )
 # "onnx" (default, ~3x faster on CPU, same vectors) or "torch"; see retrieval/backbones.py.
 MATCHER_RUNTIME = env_str("MATCHER_RUNTIME", "onnx")
 if MATCHER_RUNTIME not in ("onnx", "torch"):
@@ -215,6 +223,13 @@ MATCHER_PGVECTOR_SHORTLIST = env_int("MATCHER_PGVECTOR_SHORTLIST", 300, minimum=
 # or a dotted path, e.g. matcher.indexes.graph.GraphIndex (an in-process graph, for a
 # million photos and more: docs/deploy.md).
 MATCHER_INDEX_BACKEND = env_str("MATCHER_INDEX_BACKEND", "")
+if MATCHER_INDEX_BACKEND.startswith(
+    ("matcher.index.", "matcher.graph_index.", "matcher.pgvector_")
+):
+    raise ImproperlyConfigured(
+        f"MATCHER_INDEX_BACKEND={MATCHER_INDEX_BACKEND!r}: the backends moved to "
+        "matcher.indexes (exact.ExactIndex, pgvector.PgvectorIndex, graph.GraphIndex)"
+    )
 # GraphIndex: where `manage.py graph_index` writes the graphs the web processes load,
 # and the images its graph yields per search, all re-scored with their full vectors
 # (1M, docs/benchmarks.md: 700 finds 0.99 of the true top-100 in a 22 ms search, and

@@ -116,7 +116,7 @@ def test_learned_whitening_is_fitted_without_the_queries(dataset, protocol):
     result = json.loads(
         _run("--dataset", str(dataset), "--learned", protocol, "--json", "--no-rerank")
     )
-    assert result["learned"]["protocol"] == protocol
+    assert result["learned"]["protocol"] == f"{protocol} hotels"
     assert result["learned"]["folds"] == 5 and result["learned"]["fit_on"] == "this dataset"
     assert result["levels"]["none"]["top1"] > 0.8
 

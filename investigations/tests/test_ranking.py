@@ -23,6 +23,13 @@ def test_distance_is_great_circle_in_sql(db):
     assert not hotels_filtered(HotelFilters(near=(0.0, 0.0), radius_km=100)).exists()
 
 
+def test_the_box_before_the_distance_never_drops_a_hotel_inside_the_radius(db):
+    """Far north, a circle is widest poleward of its centre: 993 km away, still inside."""
+    Hotel.objects.create(name="North-east", country_code="SE", latitude=61.26, longitude=18.09)
+    (hotel,) = hotels_filtered(HotelFilters(near=(60.0, 0.0), radius_km=1000))
+    assert 990 < hotel.distance_km < 1000
+
+
 # --- with the index ---
 
 

@@ -63,8 +63,13 @@ def test_changing_pixels_under_the_mask_moves_the_masked_descriptor_much_less(ex
     masked_drift = 1 - float(extractor.pool(maps[0], mask) @ extractor.pool(maps[1], mask))
     naive_drift = 1 - float(extractor.pool(maps[0]) @ extractor.pool(maps[1]))
     # Kept cells still see the erased half through their receptive field (measured
-    # 0.10 vs 0.16 here), so the masked vector moves less, not zero.
-    assert masked_drift < 0.7 * naive_drift
+    # 0.128 vs 0.162 here with the weights' own input scaling, 0.096 with ImageNet's),
+    # so the masked vector moves less, not zero...
+    assert masked_drift < 0.85 * naive_drift
+    # ...which is why the erased pixels are also filled from their surroundings first:
+    # then the person does not move the descriptor at all.
+    filled = extractor.describe_images([Image.fromarray(room), Image.fromarray(other)], [mask] * 2)
+    assert 1 - float(filled[0] @ filled[1]) < 0.01
 
 
 def test_what_is_under_the_mask_never_reaches_the_query_descriptor(extractor):

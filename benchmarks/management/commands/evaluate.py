@@ -10,6 +10,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from retrieval.whitening import POWER, SHRINKAGE
+
 LEVEL_CHOICES = ("none", "low", "medium", "high")
 
 
@@ -37,13 +39,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--learned",
             choices=("none", "known", "unseen"),
-            default="none",
-            help="learned whitening, fitted without the queries: k-fold over photos (known "
-            "hotels) or over hotels (unseen); on a set with a query column, on its non-queries",
+            default="known",
+            help="learned whitening (part of the serving model), fitted without the queries: "
+            "k-fold over photos (known hotels, the default) or over hotels (unseen); on a set "
+            "with a query column, on its non-query photos; none: the raw descriptor",
         )
         parser.add_argument("--fit-on", help="fit the learned lever on this labelled folder")
-        parser.add_argument("--shrinkage", type=float, default=0.1, help="learned whitening")
-        parser.add_argument("--power", type=float, default=0.5, help="learned whitening")
+        parser.add_argument("--shrinkage", type=float, default=SHRINKAGE, help="learned whitening")
+        parser.add_argument("--power", type=float, default=POWER, help="learned whitening")
         parser.add_argument(
             "--reduce",
             type=int,
@@ -83,6 +86,10 @@ class Command(BaseCommand):
         if reduce is not None and not 0 < reduce < len(items):
             raise CommandError(f"--reduce must be between 1 and {len(items) - 1} (the images)")
         learned, fit_on = self.learned_lever(options)
+        if reduce is not None:  # the PCA index's worst case, measured on the raw descriptor
+            if fit_on is not None:
+                raise CommandError("--reduce and --fit-on do not combine: give one")
+            learned = None
         extractor = DescriptorExtractor(serving_config(**levers), runtime_from_settings())
         with tqdm(desc="embedding", unit="img", file=sys.stderr) as bar:
 
@@ -90,16 +97,19 @@ class Command(BaseCommand):
                 bar.total = total
                 bar.update(done - bar.n)
 
-            result = evaluate(
-                extractor,
-                items,
-                levels,
-                progress,
-                DEFAULT_RERANK if rerank else None,
-                reduce_dim=reduce,
-                learned=learned,
-                fit_on=fit_on,
-            )
+            try:
+                result = evaluate(
+                    extractor,
+                    items,
+                    levels,
+                    progress,
+                    DEFAULT_RERANK if rerank else None,
+                    reduce_dim=reduce,
+                    learned=learned,
+                    fit_on=fit_on,
+                )
+            except ValueError as exc:  # e.g. --fit-on shares photos with --dataset
+                raise CommandError(str(exc)) from exc
         result["dataset"] = str(dataset)
         if as_json:
             self.stdout.write(json.dumps(result, indent=2))
@@ -115,8 +125,8 @@ class Command(BaseCommand):
             return None, None
         lever = LearnedLever(
             protocol=protocol if protocol != "none" else "known",
-            shrinkage=options.get("shrinkage", 0.1),
-            power=options.get("power", 0.5),
+            shrinkage=options.get("shrinkage", SHRINKAGE),
+            power=options.get("power", POWER),
         )
         if not options.get("fit_on"):
             return lever, None

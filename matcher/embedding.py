@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from matcher import learning, live_rerank
+from matcher import live_rerank, whitened
 from matcher.indexes import projection
 from matcher.models import Embedding, IndexState
 from rooms.models import RoomImage
@@ -178,7 +178,7 @@ def store_embedding(
             image_id=image_id, model_version=version, defaults={"dim": row.dim, "vector": data}
         )
         projection.store_reduced(image_id, version, vector)
-        learning.store_whitened(image_id, version, vector)
+        whitened.store_whitened(image_id, version, vector)
         if local_features is not None:
             live_rerank.store_local_features(image_id, local_features)
         if expect == EMBEDDING:

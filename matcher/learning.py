@@ -5,12 +5,12 @@ is built from, with the hotel of each photo as its label, plus person-erased cop
 a sample of photos (so a masked query lands near its unmasked room). It scores the map
 on held-out gallery photos (hotel top-1 of each held-out photo against every other
 photo, as a deployed search sees a known hotel) beside the serving model, and promotes
-it only when it is better. Promotion writes the whitened vectors in Celery batches
-(idempotent, resumable: `resume_promotions`) from the stored raw vectors, without the
-CNN; the search switches to the new version once every searchable photo has one.
+it only when it is better. Promotion (`matcher.tasks.promote`) writes the whitened
+vectors in Celery batches (idempotent, resumable: `resume_promotions`) from the stored
+raw vectors, without the CNN; the search switches to the new version once every
+searchable photo has one.
 """
 
-import functools
 import logging
 from dataclasses import dataclass
 
@@ -22,6 +22,7 @@ from django.utils import timezone
 from matcher import embedding
 from matcher.indexes import searchable_embeddings
 from matcher.models import Embedding, IndexState, LearnedWhitening
+from matcher.whitened import PROMOTING, RETIRED, SERVING, raw_version, serving_whitening
 from retrieval import whitening
 from retrieval.occlusion import person_mask
 
@@ -32,12 +33,7 @@ HELDOUT_SHARE = 0.1  # of the photos of hotels with 3 photos or more
 MAX_HELDOUT = 2000  # held-out queries scored (the cost grows with queries x gallery)
 MASKED_SAMPLE = 2000  # photos decoded again to fit on their person-erased copies
 BATCH = 2000  # photos whitened per Celery task
-PROMOTING, REFUSED, SERVING, RETIRED = (
-    LearnedWhitening.State.PROMOTING,
-    LearnedWhitening.State.REFUSED,
-    LearnedWhitening.State.SERVING,
-    LearnedWhitening.State.RETIRED,
-)
+REFUSED = LearnedWhitening.State.REFUSED
 
 
 @dataclass
@@ -45,24 +41,6 @@ class Gallery:
     image_ids: np.ndarray  # (N,) int64
     hotels: np.ndarray  # (N,) int64
     vectors: np.ndarray  # (N, D) float32, raw (unwhitened)
-
-
-def serving_whitening() -> LearnedWhitening | None:
-    """The learned whitening the search serves now, if it serves one."""
-    return LearnedWhitening.objects.filter(key=IndexState.get().active_version).first()
-
-
-def raw_version() -> str:
-    """The raw descriptor version behind what the search serves."""
-    serving = serving_whitening()
-    return serving.base_version if serving else IndexState.get().active_version
-
-
-@functools.lru_cache(maxsize=4)
-def whitening_of(key: str) -> whitening.Whitening | None:
-    """The map serving version `key` (None for a raw version); cached: maps never change."""
-    row = LearnedWhitening.objects.filter(key=key).first()
-    return row.whitening() if row else None
 
 
 def gallery(version: str) -> Gallery:
@@ -149,27 +127,7 @@ def train(*, shrinkage=SHRINKAGE, power=POWER, masked_sample=MASKED_SAMPLE, extr
         },
     )
     logger.info("learned whitening %s: held-out top-1 %s (%s)", row.key, scores, row.state)
-    if better:
-        transaction.on_commit(lambda: enqueue_promotion(row.pk))
-    return row
-
-
-def enqueue_promotion(whitening_id: int) -> int:
-    """One `whiten_batch` task per BATCH searchable photos; returns the task count."""
-    from matcher.tasks import whiten_batch
-
-    row = LearnedWhitening.objects.get(pk=whitening_id)
-    ids = list(
-        searchable_embeddings(row.base_version)
-        .order_by("image_id")
-        .values_list("image_id", flat=True)
-    )
-    batches = [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
-    for batch in batches:
-        whiten_batch.delay(whitening_id, batch[0], batch[-1])
-    if not batches:
-        finish_if_complete(row)
-    return len(batches)
+    return row  # promoting: `matcher.tasks.promote` writes its vectors
 
 
 def whiten_range(whitening_id: int, first_image: int, last_image: int) -> int:
@@ -223,16 +181,3 @@ def finish_if_complete(row: LearnedWhitening) -> bool:
     row.state = SERVING
     logger.info("the search now serves %s", row.key)
     return True
-
-
-def store_whitened(image_id: int, version: str, vector: np.ndarray) -> None:
-    """With a new raw vector: its whitened copy for every map of that version in use."""
-    for row in LearnedWhitening.objects.filter(
-        base_version=version, state__in=[PROMOTING, SERVING]
-    ):
-        mapped = row.whitening().apply(np.asarray(vector)[None])[0]
-        Embedding.objects.get_or_create(
-            image_id=image_id,
-            model_version=row.key,
-            defaults={"dim": len(mapped), "vector": mapped.astype("<f4").tobytes()},
-        )

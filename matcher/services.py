@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher import learning
+from matcher import whitened
 from matcher.embedding import get_extractor
 from matcher.live_rerank import describe_local
 from matcher.models import IndexState
@@ -56,8 +56,8 @@ def describe_query(image, mask=None) -> tuple[np.ndarray, str]:
     """
     extractor = get_extractor()  # loads torch and the backbone on first use only
     active = IndexState.get().active_version
-    learned = learning.whitening_of(active) if active else None
-    raw = learning.raw_version() if learned else active
+    learned = whitened.whitening_of(active) if active else None
+    raw = whitened.raw_version() if learned else active
     if raw and raw != extractor.version_key:
         raise IndexVersionMismatch(
             f"the index serves {active!r} but this process describes with {extractor.version_key!r}"

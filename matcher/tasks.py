@@ -88,12 +88,37 @@ def fill_projections() -> int:
     return written
 
 
-@shared_task(acks_late=True)
-def train_descriptor() -> str:
-    """Fit a learned whitening on the gallery's hotels; promote it when it is better."""
+def train_and_promote(**params):
+    """`learning.train`, then the batches writing the new vectors when it is better."""
     from matcher import learning
 
-    return learning.train().state
+    row = learning.train(**params)
+    if row.state == row.State.PROMOTING:
+        transaction.on_commit(lambda: promote(row.pk))
+    return row
+
+
+def promote(whitening_id: int) -> int:
+    """One `whiten_batch` task per `learning.BATCH` searchable photos; returns the count."""
+    from matcher import learning
+    from matcher.indexes import searchable_embeddings
+    from matcher.models import LearnedWhitening
+
+    row = LearnedWhitening.objects.get(pk=whitening_id)
+    ids = searchable_embeddings(row.base_version).order_by("image_id")
+    ids = list(ids.values_list("image_id", flat=True))
+    batches = [ids[start : start + learning.BATCH] for start in range(0, len(ids), learning.BATCH)]
+    for batch in batches:
+        whiten_batch.delay(whitening_id, batch[0], batch[-1])
+    if not batches:
+        learning.finish_if_complete(row)
+    return len(batches)
+
+
+@shared_task(acks_late=True)
+def train_descriptor(**params) -> str:
+    """Fit a learned whitening on the gallery's hotels; promote it when it is better."""
+    return train_and_promote(**params).state
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
@@ -114,8 +139,4 @@ def resume_promotions() -> int:
     from matcher.models import LearnedWhitening
 
     promoting = LearnedWhitening.objects.filter(state=LearnedWhitening.State.PROMOTING)
-    return sum(
-        learning.enqueue_promotion(row.pk)
-        for row in promoting
-        if not learning.finish_if_complete(row)
-    )
+    return sum(promote(row.pk) for row in promoting if not learning.finish_if_complete(row))

@@ -47,7 +47,7 @@ def noisy_gallery(db):
 
 def train(django_capture_on_commit_callbacks, execute=True):
     with django_capture_on_commit_callbacks(execute=execute):
-        return learning.train(masked_sample=0)
+        return tasks.train_and_promote(masked_sample=0)
 
 
 def test_a_better_whitening_is_promoted_and_served(

@@ -9,7 +9,7 @@ task `matcher.tasks.train_descriptor`.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from matcher import learning
+from matcher import learning, tasks
 
 
 class Command(BaseCommand):
@@ -27,7 +27,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, shrinkage, power, masked_sample, **options):
         try:
-            row = learning.train(shrinkage=shrinkage, power=power, masked_sample=masked_sample)
+            row = tasks.train_and_promote(
+                shrinkage=shrinkage, power=power, masked_sample=masked_sample
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         scores = row.heldout

@@ -56,8 +56,8 @@ def describe_query(image, mask=None) -> tuple[np.ndarray, str]:
     """
     extractor = get_extractor()  # loads torch and the backbone on first use only
     active = IndexState.get().active_version
-    learned = whitened.whitening_of(active) if active else None
-    raw = whitened.raw_version() if learned else active
+    served = whitened.map_of(active) if active else None
+    raw, learned = served if served else (active, None)
     if raw and raw != extractor.version_key:
         raise IndexVersionMismatch(
             f"the index serves {active!r} but this process describes with {extractor.version_key!r}"

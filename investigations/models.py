@@ -109,8 +109,79 @@ class Search(models.Model):
 
     @property
     def private_files(self) -> list[str]:
-        """Names of this search's files in private storage."""
-        return [f.name for f in (self.query_image, self.query_mask) if f.name]
+        """Names of this search's files in private storage (its revisions' masks too)."""
+        saved = not self._state.adding  # an unsaved search has no revisions to ask for
+        masks = (
+            [n for n in self.revisions.values_list("query_mask", flat=True) if n] if saved else []
+        )
+        names = [f.name for f in (self.query_image, self.query_mask) if f.name]
+        return sorted(set(names + masks))
+
+
+class SearchRevision(models.Model):
+    """One run of a search: its filters, k, region and mask, and what it ranked.
+
+    Revision 1 is the search as first run; a re-run with other filters or a corrected
+    mask adds the next one, on the same query photo. The `Search` row keeps a copy of
+    its latest revision, so lists and exports read one row.
+    """
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filters = models.JSONField(default=dict, blank=True)
+    k = models.PositiveSmallIntegerField()
+    region = models.JSONField(null=True, blank=True, help_text="[x, y, w, h] in pixels")
+    query_mask = models.FileField(storage=private_storage, upload_to=query_image_path, blank=True)
+    mask_sha256 = models.CharField(max_length=64, blank=True)
+    model_version = models.CharField(max_length=120, blank=True)
+    hotels = models.JSONField(default=list, blank=True)
+    chains = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["search", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["search", "number"], name="one_revision_number")
+        ]
+
+    def __str__(self):
+        return f"Search {self.search_id} revision {self.number}"
+
+
+class Decision(models.Model):
+    """An investigator's verdict on a hotel, or on one matching photo, of a search.
+
+    Appended, never edited: the latest per (hotel, photo) is the state shown, the
+    earlier ones are the history. With the query photo they are labelled pairs (same
+    hotel or not) for the matcher's training, for as long as the search is kept.
+    """
+
+    class Verdict(models.TextChoices):
+        CONFIRMED = "confirmed"
+        REJECTED = "rejected"
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="decisions")
+    revision = models.PositiveSmallIntegerField()
+    hotel_id = models.PositiveIntegerField()
+    # Copied: the catalogue may rename or merge the hotel later.
+    hotel_name = models.CharField(max_length=200)
+    image_id = models.PositiveIntegerField(null=True, blank=True, help_text="None: the hotel")
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    note = models.TextField(blank=True, max_length=2000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        target = f"photo {self.image_id} of " if self.image_id else ""
+        return f"{self.verdict} {target}{self.hotel_name}"
 
 
 class AuditEntry(models.Model):
@@ -120,6 +191,10 @@ class AuditEntry(models.Model):
         SEARCH = "search"
         QUERY_IMAGE = "query_image"
         EXPORT = "export"
+        REVISION = "revision"
+        DECISION = "decision"
+        # A heat map or correspondence image: both draw on the query photo.
+        EXPLANATION = "explanation"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(

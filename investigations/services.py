@@ -6,6 +6,7 @@ query leaves no row and no file behind.
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,10 +15,19 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from investigations.models import PRIVATE_STORAGE, AuditEntry, Search, Team, TeamMembership
+from investigations.models import (
+    PRIVATE_STORAGE,
+    AuditEntry,
+    Decision,
+    Search,
+    SearchRevision,
+    Team,
+    TeamMembership,
+)
 from investigations.permissions import INVESTIGATORS_GROUP, is_investigator
 from investigations.query import NOTHING_LEFT, prepare_query
 from investigations.selectors import searches_expired, team_of
@@ -135,8 +145,49 @@ def search_create(
     Raises PermissionDenied for non-investigators and ValidationError (by field) for
     a bad photo, mask, region, filter or k; in both cases nothing is written.
     """
+    _check_investigator(user)
+    run = _ranked_run(image_file, mask_file, region, filters, k)
+    prepared = run.prepared
+    search = Search(
+        owner=user,
+        team=team_of(user),
+        query_content_type=prepared.content_type,
+        query_sha256=prepared.sha256,
+        query_exif=prepared.exif,
+    )
+    _copy_run(search, run)
+    try:
+        with transaction.atomic():
+            search.query_image.save(f"query{prepared.extension}", ContentFile(prepared.data), False)
+            if prepared.mask_data:
+                search.query_mask.save("mask.png", ContentFile(prepared.mask_data), False)
+            search.full_clean()
+            search.save()
+            _revision_from(search, number=1, user=user)
+            audit_record(user=user, search=search, client_address=client_address)
+    except BaseException:
+        for name in search.private_files:  # the row is gone with the rollback: so are they
+            PRIVATE_STORAGE.delete(name)
+        raise
+    return search
+
+
+def _check_investigator(user) -> None:
     if not is_investigator(user):
         raise PermissionDenied("Only investigators can use hotel search.")
+
+
+@dataclass
+class _Run:
+    """A query checked and ranked, not yet stored."""
+
+    prepared: object  # investigations.query.PreparedQuery
+    filters: dict  # normalised, as kept with the search
+    k: int
+    ranking: object  # matcher.services.Ranking
+
+
+def _ranked_run(image_file, mask_file, region, filters, k) -> _Run:
     k = _check_k(k)
     hotel_filters, kept_filters = filters_parse(filters)
     prepared = prepare_query(image_file, mask_file, region)
@@ -146,33 +197,126 @@ def search_create(
         )
     except EmptyQueryError:
         raise ValidationError({"mask": NOTHING_LEFT}) from None
-    search = Search(
-        owner=user,
-        team=team_of(user),
-        query_content_type=prepared.content_type,
-        query_sha256=prepared.sha256,
-        mask_sha256=prepared.mask_sha256,
-        region=prepared.region,
-        filters=kept_filters,
-        k=k,
-        query_exif=prepared.exif,
-        model_version=ranking.model_version,
-        hotels=ranking.hotels,
-        chains=ranking.chains,
-    )
+    return _Run(prepared, kept_filters, k, ranking)
+
+
+def _copy_run(target, run: _Run) -> None:
+    """The fields a search and its revisions share, from a ranked run."""
+    target.filters = run.filters
+    target.k = run.k
+    target.region = run.prepared.region
+    target.mask_sha256 = run.prepared.mask_sha256
+    target.model_version = run.ranking.model_version
+    target.hotels = run.ranking.hotels
+    target.chains = run.ranking.chains
+
+
+def _revision_from(search: Search, *, number: int, user) -> SearchRevision:
+    """A revision equal to the search's current fields (the mask file is shared)."""
+    revision = SearchRevision(search=search, number=number, created_by=user)
+    for field in ("filters", "k", "region", "mask_sha256", "model_version", "hotels", "chains"):
+        setattr(revision, field, getattr(search, field))
+    revision.query_mask.name = search.query_mask.name
+    revision.full_clean(exclude=["search"])
+    revision.save()
+    return revision
+
+
+def search_revise(
+    *, search, user, filters=None, k=10, region=None, mask_file=None, client_address=None
+) -> SearchRevision:
+    """Re-run a stored search's photo with other filters, k, region or a corrected mask.
+
+    `mask_file` None keeps the current mask. The new run becomes the next revision and
+    the search's current state; earlier revisions stay as they were. Raises like
+    `search_create`, and then writes nothing.
+    """
+    _check_investigator(user)
+    photo = _stored_upload(search.query_image, "query")
+    if mask_file is None and search.query_mask.name:
+        mask_file = _stored_upload(search.query_mask, "mask.png")
+    run = _ranked_run(photo, mask_file, region, filters, k)
+    new_mask = run.prepared.mask_sha256 not in ("", search.mask_sha256)
+    written = []
     try:
         with transaction.atomic():
-            search.query_image.save(f"query{prepared.extension}", ContentFile(prepared.data), False)
-            if prepared.mask_data:
-                search.query_mask.save("mask.png", ContentFile(prepared.mask_data), False)
-            search.full_clean()
-            search.save()
-            audit_record(user=user, search=search, client_address=client_address)
+            locked = Search.objects.select_for_update().get(pk=search.pk)
+            _copy_run(locked, run)
+            if not run.prepared.mask_data:
+                locked.query_mask.name = ""
+            elif new_mask:
+                locked.query_mask.save("mask.png", ContentFile(run.prepared.mask_data), False)
+                written.append(locked.query_mask.name)
+            locked.save()
+            number = (locked.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+            revision = _revision_from(locked, number=number, user=user)
+            audit_record(
+                user=user,
+                search=locked,
+                action=AuditEntry.Action.REVISION,
+                client_address=client_address,
+            )
     except BaseException:
-        for name in search.private_files:  # the row is gone with the rollback: so are they
+        for name in written:
             PRIVATE_STORAGE.delete(name)
         raise
-    return search
+    search.refresh_from_db()
+    return revision
+
+
+def _stored_upload(field_file, name) -> ContentFile:
+    """A stored private file as an upload, to validate it the way a new one is."""
+    try:
+        with field_file.open("rb") as fh:
+            return ContentFile(fh.read(), name=name)
+    except FileNotFoundError:  # purged while the page was open
+        raise ValidationError({"image": "the query photo is no longer stored"}) from None
+
+
+def decision_record(
+    *, search, user, hotel_id, image_id=None, verdict, note="", client_address=None
+) -> Decision:
+    """An investigator's verdict on a hotel (or one matching photo) of the search.
+
+    The hotel must be among the results of one of the search's revisions and the photo
+    among that hotel's shown matches, so a decision is always about what was shown.
+    """
+    _check_investigator(user)
+    if verdict not in Decision.Verdict.values:
+        raise ValidationError({"verdict": "use confirmed or rejected"})
+    revision, hotel = _shown_hotel(search, hotel_id, image_id)
+    decision = Decision(
+        search=search,
+        revision=revision,
+        hotel_id=hotel["hotel"]["id"],
+        hotel_name=hotel["hotel"]["name"],
+        image_id=image_id,
+        verdict=verdict,
+        note=(note or "").strip(),
+        created_by=user,
+    )
+    decision.full_clean()
+    with transaction.atomic():
+        decision.save()
+        audit_record(
+            user=user,
+            search=search,
+            action=AuditEntry.Action.DECISION,
+            client_address=client_address,
+        )
+    return decision
+
+
+def _shown_hotel(search, hotel_id, image_id) -> tuple[int, dict]:
+    """(revision number, hotel result) of the latest revision that showed the hotel."""
+    for revision in search.revisions.order_by("-number"):
+        for hotel in revision.hotels:
+            if hotel["hotel"]["id"] != hotel_id:
+                continue
+            if image_id is None or any(m["image_id"] == image_id for m in hotel["matches"]):
+                return revision.number, hotel
+            raise ValidationError({"image": f"photo {image_id} is not a match of this hotel"})
+    raise ValidationError({"hotel": f"hotel {hotel_id} is not among this search's results"})
 
 
 def audit_record(*, user, search, action=AuditEntry.Action.SEARCH, client_address=None):
@@ -226,6 +370,7 @@ def _purge_orphan_files(now) -> None:
         for name in pair
         if name
     }
+    known.update(SearchRevision.objects.values_list("query_mask", flat=True))
     for name in names:
         path = f"queries/{name}"
         if path not in known and PRIVATE_STORAGE.get_modified_time(path) < cutoff:

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from matcher.models import LocalFeatureSet
 from retrieval.local_features import LocalConfig, LocalFeatures, LocalFeaturesError, extract
-from retrieval.verification import RerankConfig, rerank
+from retrieval.verification import RerankConfig, rerank_with_evidence
 from rooms.models import RoomImage
 
 LOCAL = LocalConfig()  # the thumbnails workers decode are 512 px = LOCAL.max_side
@@ -76,15 +76,16 @@ def gallery_features(image_ids) -> dict[int, LocalFeatures]:
     return features
 
 
-def rerank_neighbours(neighbours, query: LocalFeatures | None) -> list[tuple[int, float]]:
-    """The index's (image id, cosine) pairs with the best `RERANK.top_k` re-scored.
+def rerank_neighbours(neighbours, query: LocalFeatures | None):
+    """The index's (image id, cosine) pairs with the best `RERANK.top_k` re-scored, and
+    {image id: inliers} of the images verification checked.
 
     Exactly the evaluation's `rerank()` on the neighbours' similarity vector; only the
     top-K's keypoints are read. Returns the pairs best first. `query=None` (or a query
-    without keypoints) leaves every score as it was.
+    without keypoints) leaves every score as it was and checks nothing.
     """
     if query is None or len(query) == 0 or not neighbours:
-        return list(neighbours)
+        return list(neighbours), {}
     ids = [image_id for image_id, _ in neighbours]
     similarity = np.array([score for _, score in neighbours], dtype=np.float32)
     order = np.argsort(-similarity, kind="stable")
@@ -92,9 +93,16 @@ def rerank_neighbours(neighbours, query: LocalFeatures | None) -> list[tuple[int
     # read here, which then keeps its global score like any image without keypoints.
     stored = gallery_features(ids[i] for i in order[: RERANK.top_k])
     features = [stored.get(image_id, NO_FEATURES) for image_id in ids]
-    scores = rerank(similarity, query, features, RERANK)
+    scores, evidence = rerank_with_evidence(similarity, query, features, RERANK)
     ranked = sorted(zip(ids, scores.tolist(), strict=True), key=lambda pair: (-pair[1], pair[0]))
-    return ranked
+    # An image without stored keypoints was not checked: it has no count, not zero.
+    inliers = {ids[g]: count for g, count in evidence.items() if ids[g] in stored}
+    return ranked, inliers
+
+
+def verified(inliers: int | None) -> bool:
+    """Whether a match's geometric evidence lifted its score (`fused_score`'s rule)."""
+    return inliers is not None and inliers >= RERANK.min_inliers
 
 
 def missing_local_ids() -> QuerySet:

@@ -26,7 +26,13 @@ import numpy as np
 
 from matcher.indexes import Neighbours, get_index, searchable_images
 from matcher.live_rerank import rerank_neighbours
-from matcher.results import MAX_MATCHES, chain_results, hotel_result, image_owners, shown_images
+from matcher.results import (
+    MAX_MATCHES,
+    chain_results,
+    hotel_results,
+    image_owners,
+    shown_images,
+)
 from retrieval.ranking import (
     BEST_M,
     CHAIN_AGGREGATION,
@@ -36,6 +42,14 @@ from retrieval.ranking import (
     rank_chains,
 )
 from rooms.selectors import HotelFilters, hotels_filtered
+
+
+@dataclass
+class Evidence:
+    """What the ranking knew of each neighbour besides its score."""
+
+    cosines: dict  # {image id: global cosine, before verification lifted it}
+    inliers: dict  # {image id: inlier count} of the images verification checked
 
 
 @dataclass
@@ -87,13 +101,14 @@ def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, que
     while True:
         neighbours = search_turns(index, query_vec, k_images, restriction)
         owners = getattr(neighbours, "owners", None)  # read with the vectors (pgvector)
-        neighbours = rerank_neighbours(neighbours, query_features)
+        cosines = dict(neighbours)
+        neighbours, inliers = rerank_neighbours(neighbours, query_features)
         if owners is None:
             owners = image_owners(image_id for image_id, _ in neighbours)
         image_hotel = {pk: hotel_id for pk, (hotel_id, _) in owners.items()}
         hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
         if len(hits) >= k or len(neighbours) < k_images:  # enough, or nothing more to get
-            return hits, owners
+            return hits, owners, Evidence(cosines, inliers)
         k_images *= 4
 
 
@@ -120,7 +135,7 @@ def search_hotels(
     restriction = index_restriction(index, filters)
     if restriction is None:
         return SearchOutcome(hotels=[], chains=[])
-    hits, owners = _neighbours_for_hotels(
+    hits, owners, evidence = _neighbours_for_hotels(
         index, query_vec, k, restriction, aggregation, m, query_features
     )
     shown = [image_id for hit in hits[:k] for image_id, _ in hit.matches[:MAX_MATCHES]]
@@ -132,6 +147,6 @@ def search_hotels(
     hotel_chain = dict(owners.values())
     chains = rank_chains(hits, hotel_chain, chain_aggregation, chain_m)
     return SearchOutcome(
-        hotels=[hotel_result(rank, hit, images) for rank, hit in enumerate(top, 1)],
+        hotels=hotel_results(top, images, evidence),
         chains=chain_results(chains),
     )

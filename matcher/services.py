@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from matcher import whitened
-from matcher.embedding import get_extractor
-from matcher.live_rerank import describe_local
+from matcher.embedding import UndecodableImage, decode, get_extractor, read_stored_bytes
+from matcher.indexes import live_images
+from matcher.live_rerank import LOCAL, RERANK, describe_local, gallery_features
+from matcher.live_rerank import verified as verified_count  # "verified: 37 points" or not
 from matcher.models import IndexState
 from matcher.search import search_hotels
 from retrieval.errors import EmptyQueryError
@@ -20,17 +22,26 @@ from rooms.selectors import HotelFilters
 
 __all__ = [
     "EmptyQueryError",
+    "MatchGone",
+    "MatchCorrespondences",
+    "explain_match",
+    "match_correspondences",
     "HotelFilters",
     "IndexVersionMismatch",
     "Ranking",
     "VisualQuery",
     "describe_query",
     "rank_hotels",
+    "verified_count",
 ]
 
 
 class IndexVersionMismatch(RuntimeError):
     """This process's model is not the one the index serves: the vectors would not compare."""
+
+
+class MatchGone(LookupError):
+    """The gallery photo is no longer shown (hidden, flagged, deleted) or cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,16 @@ def describe_query(image, mask=None) -> tuple[np.ndarray, str]:
     Raises `EmptyQueryError` when the mask leaves nothing, `IndexVersionMismatch` when
     the index serves another model.
     """
+    extractor, active, learned = _served_model()
+    # (R, D): the query at each of `query_rotations`, searched by `search_hotels`.
+    vectors = extractor.describe_queries([image], [mask], batch_size=4)[0]
+    if learned is None:
+        return vectors, extractor.version_key
+    return learned.apply(vectors), active
+
+
+def _served_model():
+    """(extractor, served version, its learned whitening or None); checks they agree."""
     extractor = get_extractor()  # loads torch and the backbone on first use only
     active = IndexState.get().active_version
     served = whitened.map_of(active) if active else None
@@ -62,11 +83,7 @@ def describe_query(image, mask=None) -> tuple[np.ndarray, str]:
         raise IndexVersionMismatch(
             f"the index serves {active!r} but this process describes with {extractor.version_key!r}"
         )
-    # (R, D): the query at each of `query_rotations`, searched by `search_hotels`.
-    vectors = extractor.describe_queries([image], [mask], batch_size=4)[0]
-    if learned is None:
-        return vectors, extractor.version_key
-    return learned.apply(vectors), active
+    return extractor, active, learned
 
 
 def rank_hotels(query: VisualQuery, *, filters: HotelFilters | None = None, k=10) -> Ranking:
@@ -76,3 +93,56 @@ def rank_hotels(query: VisualQuery, *, filters: HotelFilters | None = None, k=10
     local = describe_local(query.image, query.mask)
     outcome = search_hotels(vectors, k=k, filters=filters, query_features=local)
     return Ranking(hotels=outcome.hotels, chains=outcome.chains, model_version=model_version)
+
+
+# --- evidence for one shown match ---
+
+
+def gallery_photo(image_id: int):
+    """A shown gallery photo as the workers described it (upright thumbnail, RGB)."""
+    row = live_images().filter(pk=image_id).values_list("thumbnail", "file").first()
+    if row is None:
+        raise MatchGone(f"photo {image_id} is no longer in the gallery")
+    try:
+        return decode(read_stored_bytes(row[0] or row[1]), LOCAL.max_side)
+    except (OSError, UndecodableImage) as exc:
+        raise MatchGone(f"photo {image_id} cannot be read: {exc}") from exc
+
+
+def explain_match(query: VisualQuery, image_id: int):
+    """(`retrieval.explain.Explanation`, gallery photo): where the cosine comes from.
+
+    Exact for the serving descriptor, whitening included: each map sums to the cosine.
+    """
+    from retrieval.explain import explain_pair
+
+    extractor, _, learned = _served_model()
+    gallery = gallery_photo(image_id)
+    return explain_pair(extractor, query.image, query.mask, gallery, learned), gallery
+
+
+@dataclass(frozen=True)
+class MatchCorrespondences:
+    pairs: np.ndarray  # (N, 4) query x, y, gallery x, y; each normalised to 0..1 of its photo
+    gallery: object  # the gallery photo (PIL) the points are on
+
+    @property
+    def inliers(self) -> int:
+        return len(self.pairs)
+
+
+def match_correspondences(query: VisualQuery, image_id: int) -> MatchCorrespondences:
+    """The keypoint pairs one homography explains, as the re-ranking verified them."""
+    from retrieval.verification import inlier_pairs
+
+    gallery = gallery_photo(image_id)
+    stored = gallery_features([image_id]).get(image_id) or describe_local(gallery)
+    pairs = inlier_pairs(describe_local(query.image, query.mask), stored, RERANK)
+    scale = np.array([*_seen_size(query.image), *_seen_size(gallery)], dtype=np.float32)
+    return MatchCorrespondences(pairs / scale, gallery)
+
+
+def _seen_size(image) -> tuple[int, int]:
+    """(width, height) of the image SIFT saw: shrunk to `LOCAL.max_side`, never enlarged."""
+    scale = min(1.0, LOCAL.max_side / max(image.size))
+    return max(1, round(image.width * scale)), max(1, round(image.height * scale))

@@ -158,12 +158,17 @@ class DescriptorExtractor:
         masks = [None] * len(images) if masks is None else masks
         turned = []
         for image, mask in zip(images, masks, strict=True):
-            small, fraction = shrink(image, mask, self.network_side)
-            if fraction is not None:
-                small = fill_erased(small, fraction, self.network_side)
-            turned.extend(rotations(small, fraction, self.config.query_rotations))
+            turned.extend(self.query_turns(image, mask))
         flat = self._describe(turned, batch_size)
         return flat.reshape(len(images), len(self.config.query_rotations), self.dim)
+
+    def query_turns(self, image, mask=None):
+        """[(image, erased fraction or None)] at each of `query_rotations`: the query as
+        the network sees it, shrunk and filled once, then turned."""
+        small, fraction = shrink(image, mask, self.network_side)
+        if fraction is not None:
+            small = fill_erased(small, fraction, self.network_side)
+        return list(rotations(small, fraction, self.config.query_rotations))
 
     def _describe(self, pairs, batch_size):
         """(N, D) vectors of (image, mask or erased fraction or None) pairs."""

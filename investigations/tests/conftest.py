@@ -79,7 +79,8 @@ def png_bytes(array_or_image) -> bytes:
 
 @pytest.fixture
 def make_search(image_bytes):
-    """`make_search(owner, **fields)`: a stored search with a private query photo.
+    """`make_search(owner, **fields)`: a stored search with a private query photo and
+    its revision 1, as `search_create` stores them.
 
     No model runs: results are whatever `fields` say (none by default).
     """
@@ -87,7 +88,7 @@ def make_search(image_bytes):
 
     from django.core.files.base import ContentFile
 
-    from investigations.models import Search
+    from investigations.models import Search, SearchRevision
     from investigations.selectors import team_of
 
     def make(owner, **fields):
@@ -103,6 +104,15 @@ def make_search(image_bytes):
         )
         search.query_image.save("query.jpg", ContentFile(data), save=False)
         search.save()
+        SearchRevision.objects.create(
+            search=search,
+            number=1,
+            created_by=owner,
+            **{
+                key: getattr(search, key)
+                for key in ("filters", "k", "region", "model_version", "hotels", "chains")
+            },
+        )
         return search
 
     return make

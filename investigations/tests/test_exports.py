@@ -22,7 +22,14 @@ HOTELS = [
             "longitude": -122.68,
         },
         "matches": [
-            {"image_id": 11, "score": 0.9, "url": "/media/rooms/ab/1.jpg"},
+            {
+                "image_id": 11,
+                "score": 0.9,
+                "url": "/media/rooms/ab/1.jpg",
+                "room_number": "12 B",
+                "verified": True,
+                "inliers": 37,
+            },
             {"image_id": 12, "score": 0.8, "url": "/media/rooms/ab/2.jpg"},
         ],
     }
@@ -47,7 +54,14 @@ def test_json_export(search, alice_teammate, client_for):
     assert data["filters"] == {"country": "US"} and data["model_version"] == "test-version"
     assert data["created_at"] == search.created_at.isoformat()
     match = data["hotels"][0]["matches"][0]
-    assert match == {"image_id": 11, "score": 0.9, "url": "http://testserver/media/rooms/ab/1.jpg"}
+    assert (match["image_id"], match["score"]) == (11, 0.9)
+    assert match["url"] == "http://testserver/media/rooms/ab/1.jpg"
+    assert (match["room_number"], match["verified"], match["inliers"]) == ("12 B", True, 37)
+    assert (
+        match["compare_url"]
+        == f"http://testserver/investigate/searches/{search.pk}/compare/11/?revision=1"
+    )
+    assert data["hotels"][0]["matches"][1]["room_number"] is None  # stored before rooms were kept
     assert data["chains"] == CHAINS
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.username, entry.search_id) == (
@@ -75,6 +89,30 @@ def test_csv_export(search, alice, client_for):
         "http://testserver/media/rooms/ab/1.jpg",
         "http://testserver/media/rooms/ab/2.jpg",
     ]
+    assert row["match_room_numbers"] == "12_B -" and row["match_inliers"] == "37 -"
+    assert row["match_verified"] == "True False" and row["decision"] == ""
+
+
+def test_exports_carry_decisions(search, alice, client_for):
+    from investigations.services import decision_record
+
+    decision_record(search=search, user=alice, hotel_id=7, verdict="confirmed", note="same lamp")
+    decision_record(search=search, user=alice, hotel_id=7, image_id=12, verdict="rejected")
+    row = next(
+        csv.DictReader(
+            io.StringIO(
+                client_for(alice).get(f"/api/searches/{search.pk}/export.csv").content.decode()
+            )
+        )
+    )
+    assert (row["decision"], row["decision_note"]) == ("confirmed", "same lamp")
+    assert row["match_decisions"] == "- rejected"
+    data = json.loads(client_for(alice).get(f"/api/searches/{search.pk}/export.json").content)
+    assert [(d["image_id"], d["verdict"], d["investigator"]) for d in data["decisions"]] == [
+        (None, "confirmed", "alice"),
+        (12, "rejected", "alice"),
+    ]
+    assert data["hotels"][0]["decision"] == "confirmed"
 
 
 def test_csv_of_a_search_without_results_still_names_it(alice, make_search, client_for):

@@ -1,0 +1,120 @@
+"""A search's results as pages, the API and exports show them: per revision, with the
+evidence links and the investigators' decisions beside each hotel and photo.
+
+Reads only. Results stored before a field existed (room number, verification,
+photo count) show None for it rather than a guess.
+"""
+
+from django.http import Http404
+from django.urls import reverse
+
+from investigations.models import Decision, Search, SearchRevision
+from rooms.models import RoomImage
+
+MATCH_DEFAULTS = {"room_number": None, "uploaded_at": None, "inliers": None, "verified": False}
+
+
+def revision_of(search: Search, number=None) -> SearchRevision:
+    """Revision `number` of the search (None = latest); Http404 when there is no such one.
+
+    A search stored before revisions existed is its own revision 1 (unsaved copy).
+    """
+    revisions = search.revisions.all()
+    if number in (None, ""):
+        latest = revisions.order_by("-number").first()
+        return latest or _as_revision(search)
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        raise Http404("No such revision.") from None
+    found = revisions.filter(number=number).first()
+    if found is None and number == 1 and not revisions.exists():
+        return _as_revision(search)
+    if found is None:
+        raise Http404("No such revision.")
+    return found
+
+
+def _as_revision(search: Search) -> SearchRevision:
+    revision = SearchRevision(search=search, number=1, created_by=search.owner)
+    for field in ("filters", "k", "region", "mask_sha256", "model_version", "hotels", "chains"):
+        setattr(revision, field, getattr(search, field))
+    revision.query_mask.name = search.query_mask.name
+    revision.created_at = search.created_at
+    return revision
+
+
+def hotel_decisions(search: Search) -> dict[tuple[int, int | None], Decision]:
+    """{(hotel id, photo id or None): the latest decision}: the state each target is in."""
+    latest = {}
+    for decision in search.decisions.order_by("created_at", "pk"):
+        latest[(decision.hotel_id, decision.image_id)] = decision
+    return latest
+
+
+def evidence_urls(search: Search, revision: int, image_id: int) -> dict:
+    """Where a match's heat maps, correspondences and compare view are served."""
+    kwargs = {"pk": search.pk, "revision": revision, "image_id": image_id}
+    heatmap = reverse("investigations_api:heatmap", kwargs=kwargs)
+    compare = reverse("investigations:compare", kwargs={"pk": search.pk, "image_id": image_id})
+    return {
+        "explanation_url": f"{heatmap}?side=pair",
+        "heatmap_query_url": f"{heatmap}?side=query",
+        "heatmap_gallery_url": f"{heatmap}?side=gallery",
+        "correspondences_url": reverse("investigations_api:correspondences", kwargs=kwargs),
+        "correspondences_json_url": reverse(
+            "investigations_api:correspondences-json", kwargs=kwargs
+        ),
+        "compare_url": f"{compare}?revision={revision}",
+    }
+
+
+def results_for(search: Search, revision: SearchRevision) -> list[dict]:
+    """The revision's ranked hotels with evidence links and decisions (see module doc)."""
+    decisions = hotel_decisions(search)
+    full_urls = _full_urls(m["image_id"] for h in revision.hotels for m in h["matches"])
+    return [
+        _hotel(search, revision.number, hotel, decisions, full_urls) for hotel in revision.hotels
+    ]
+
+
+def _hotel(search, number, hotel, decisions, full_urls) -> dict:
+    hotel_id = hotel["hotel"]["id"]
+    return {
+        **hotel,
+        "photo_count": hotel.get("photo_count"),
+        **_decided(decisions.get((hotel_id, None))),
+        "matches": [
+            {
+                **MATCH_DEFAULTS,
+                **match,
+                "full_url": full_urls.get(match["image_id"], match["url"]),
+                **evidence_urls(search, number, match["image_id"]),
+                **_decided(decisions.get((hotel_id, match["image_id"]))),
+            }
+            for match in hotel["matches"]
+        ],
+    }
+
+
+def _decided(decision: Decision | None) -> dict:
+    if decision is None:
+        return {"decision": None, "decision_note": ""}
+    return {"decision": decision.verdict, "decision_note": decision.note}
+
+
+def _full_urls(image_ids) -> dict[int, str]:
+    """{photo id: URL of the full-size stored copy} (metadata stripped at intake)."""
+    storage = RoomImage._meta.get_field("file").storage
+    rows = RoomImage.objects.filter(pk__in=list(image_ids)).values_list("pk", "file")
+    return {pk: storage.url(name) for pk, name in rows if name}
+
+
+def decision_summary(search: Search) -> str:
+    """One line for the team's history: what was decided about this search's hotels."""
+    latest = [d for (_, image), d in hotel_decisions(search).items() if image is None]
+    confirmed = [d.hotel_name for d in latest if d.verdict == Decision.Verdict.CONFIRMED]
+    rejected = sum(d.verdict == Decision.Verdict.REJECTED for d in latest)
+    parts = [f"confirmed: {', '.join(confirmed)}"] if confirmed else []
+    parts += [f"{rejected} rejected"] if rejected else []
+    return "; ".join(parts) or "undecided"

@@ -280,6 +280,14 @@ class SearchRevisionsApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
+        responses={200: RevisionSummarySerializer(many=True)}, summary="Revisions, first first"
+    )
+    def get(self, request, pk):
+        search = _visible_search(request, pk)
+        revisions = search.revisions.order_by("number").select_related("created_by")
+        return _private(Response(RevisionSummarySerializer(revisions, many=True).data), "inline")
+
+    @extend_schema(
         request={"multipart/form-data": RevisionInputSerializer},
         responses={201: SearchSerializer},
         summary="Re-run the search as a new revision (no new upload)",

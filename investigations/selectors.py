@@ -1,12 +1,14 @@
 """Reads: which searches a user may see, which are past retention."""
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from investigations.models import Search, Team
+from investigations.models import Decision, Search, Team
 from investigations.permissions import is_investigator
 
 
@@ -29,3 +31,55 @@ def searches_expired(now=None) -> QuerySet[Search]:
     return Search.objects.filter(
         created_at__lt=now - timedelta(days=settings.SEARCH_RETENTION_DAYS)
     )
+
+
+@dataclass(frozen=True)
+class LabelledPair:
+    """A query photo and a gallery photo an investigator judged: same hotel or not."""
+
+    search_id: object
+    query_file: str  # private storage name of the query photo
+    mask_file: str  # the erase mask of the judged revision ("" = none)
+    region: list | None
+    image_id: int
+    same_hotel: bool
+
+
+def labelled_pairs() -> Iterator[LabelledPair]:
+    """Pairs from the latest decisions of every kept search, for the matcher's training.
+
+    A verdict on a photo labels that photo; a verdict on a hotel labels every photo of it
+    the judged revision showed, unless the photo has its own verdict. Pairs last as long
+    as their search: the query photo is deleted with it.
+    """
+    searches = Search.objects.filter(decisions__isnull=False).distinct()
+    for search in searches.prefetch_related("revisions", "decisions"):
+        latest = {}
+        for decision in sorted(search.decisions.all(), key=lambda d: (d.created_at, d.pk)):
+            latest[(decision.hotel_id, decision.image_id)] = decision
+        revisions = {revision.number: revision for revision in search.revisions.all()}
+        labels = {}
+        for (hotel_id, image_id), decision in latest.items():
+            revision = revisions[decision.revision]
+            same = decision.verdict == Decision.Verdict.CONFIRMED
+            for photo in [image_id] if image_id else _shown_photos(revision, hotel_id):
+                if image_id or (hotel_id, photo) not in latest:
+                    labels[photo] = (same, revision)
+        for photo, (same, revision) in labels.items():
+            yield LabelledPair(
+                search.pk,
+                search.query_image.name,
+                revision.query_mask.name,
+                revision.region,
+                photo,
+                same,
+            )
+
+
+def _shown_photos(revision, hotel_id) -> list[int]:
+    return [
+        match["image_id"]
+        for hotel in revision.hotels
+        if hotel["hotel"]["id"] == hotel_id
+        for match in hotel["matches"]
+    ]

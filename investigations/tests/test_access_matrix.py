@@ -49,14 +49,21 @@ def classify(route):
     return None
 
 
-def concrete(route, search_id):
-    """A real path for a route: <uuid> = the given search, other converters sampled."""
+def concrete(route, search_id, image_id=None):
+    """A real path for a route: <uuid> = the given search, <revision> its first revision,
+    <image_id> = `image_id` (a photo the search shows), other converters sampled."""
 
     def fill(match):
-        converter = match.group(1) or "str"
-        return str(search_id) if converter == "uuid" else SAMPLE_ARGS.get(converter, "x")
+        converter, name = match.group(1) or "str", match.group(2)
+        if converter == "uuid":
+            return str(search_id)
+        if name == "revision":
+            return "1"
+        if name == "image_id" and image_id is not None:
+            return str(image_id)
+        return SAMPLE_ARGS.get(converter, "x")
 
-    path = re.sub(r"<(?:(\w+):)?\w+>", fill, route)
+    path = re.sub(r"<(?:(\w+):)?(\w+)>", fill, route)
     path = re.sub(r"\(\?P<\w+>[^)]*\)", "x", path)  # regex routes (admin catch-all)
     return "/" + path.lstrip("^").rstrip("$")
 
@@ -86,8 +93,26 @@ def _refused(response):
 
 
 @pytest.fixture
-def alice_search(alice, make_search):
-    return make_search(alice)
+def shown_photo(hotel):
+    """An embedded gallery photo: the evidence URLs of a search that shows it open."""
+    from demo import images as demo_images
+    from matcher.embedding import embed_pending
+    from matcher.tests.embedding_factories import make_room_image
+
+    style = demo_images.style_for("harbour", hotel.name)
+    photo = make_room_image(hotel, demo_images.photo_jpeg(style, 0))
+    assert embed_pending([photo.id])["embedded"] == 1
+    return photo
+
+
+@pytest.fixture
+def alice_search(alice, make_search, shown_photo):
+    hotel = shown_photo.submission.hotel
+    match = {"image_id": shown_photo.id, "score": 0.9, "url": "/media/x.jpg"}
+    fields = ("id", "name", "city", "country_code", "latitude", "longitude")
+    summary = {field: getattr(hotel, field) for field in fields} | {"chain": None}
+    result = {"rank": 1, "score": 0.9, "hotel": summary}
+    return make_search(alice, hotels=[{**result, "matches": [match]}])
 
 
 @pytest.mark.django_db
@@ -127,7 +152,7 @@ def test_other_team_gets_404_for_search_objects(bob, alice_search, client_for):
     for route in routes_of("investigator"):
         if "<uuid:" not in route:
             continue
-        path = concrete(route, alice_search.pk)
+        path = concrete(route, alice_search.pk, alice_search.hotels[0]["matches"][0]["image_id"])
         assert client.get(path).status_code == 404, path
 
 
@@ -140,7 +165,8 @@ def test_owner_and_teammate_reach_search_objects(
         client = client_for(user, token=token and True)
         for route in routes_of("investigator"):
             if "<uuid:" in route and route.startswith("api/"):
-                path = concrete(route, alice_search.pk)
+                image_id = alice_search.hotels[0]["matches"][0]["image_id"]
+                path = concrete(route, alice_search.pk, image_id)
                 response = client.get(path)
                 assert response.status_code == 200, f"{user} GET {path}"
 

@@ -109,16 +109,18 @@ def gallery_photo(image_id: int):
         raise MatchGone(f"photo {image_id} cannot be read: {exc}") from exc
 
 
-def explain_match(query: VisualQuery, image_id: int):
+def explain_match(query: VisualQuery, image_id: int, cosine: float | None = None):
     """(`retrieval.explain.Explanation`, gallery photo): where the cosine comes from.
 
     Exact for the serving descriptor, whitening included: each map sums to the cosine.
+    `cosine`: the score the search found, which spares the turns that did not give it.
     """
     from retrieval.explain import explain_pair
 
     extractor, _, learned = _served_model()
     gallery = gallery_photo(image_id)
-    return explain_pair(extractor, query.image, query.mask, gallery, learned), gallery
+    explanation = explain_pair(extractor, query.image, query.mask, gallery, learned, cosine)
+    return explanation, gallery
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -18,6 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from investigations import evidence
+from investigations.cases import case_of, combined_ranking, search_attach
 from investigations.exports import search_export, search_export_csv
 from investigations.models import AuditEntry, Decision
 from investigations.permissions import IsInvestigator
@@ -27,8 +28,8 @@ from investigations.services import (
     K_MAX,
     audit_record,
     decision_record,
-    search_create,
     search_revise,
+    searches_create,
 )
 from matcher.services import IndexVersionMismatch, MatchGone, verified_count
 from retrieval.explain import NotDecomposable
@@ -49,10 +50,19 @@ class SearchUnavailable(APIException):
 
 class SearchInputSerializer(serializers.Serializer):
     # Plain FileFields: the service decides what a valid photo is, by content.
-    image = serializers.FileField(help_text="JPEG, PNG, WebP or HEIC photo of the room.")
-    mask = serializers.FileField(
-        required=False, help_text="PNG the size of the upright photo; white = erased."
+    image = serializers.ListField(
+        child=serializers.FileField(),
+        min_length=1,
+        help_text="JPEG, PNG, WebP or HEIC photo of the room. Repeat it (up to 8) for "
+        "several photos of one room: one multi-photo search, ranked together.",
     )
+    mask = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        help_text="PNG the size of the upright photo; white = erased. With several "
+        "photos: one per photo, in the same order (or none).",
+    )
+    case = serializers.UUIDField(required=False, help_text="Put the search in this case.")
     region = serializers.CharField(required=False, allow_blank=True, help_text="x,y,w,h pixels")
     country = serializers.CharField(required=False, allow_blank=True, max_length=2)
     city = serializers.CharField(required=False, allow_blank=True, max_length=120)
@@ -138,6 +148,11 @@ class SearchSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     investigator = serializers.CharField()
+    case = serializers.UUIDField(allow_null=True, help_text="The team's case it belongs to.")
+    same_room = serializers.BooleanField(help_text="Fused in the case's combined ranking.")
+    photo_set = serializers.UUIDField(
+        allow_null=True, help_text="Photos sent together as one multi-photo search."
+    )
     revision = serializers.IntegerField(help_text="The revision these results belong to.")
     revisions = RevisionSummarySerializer(many=True)
     k = serializers.IntegerField()
@@ -157,6 +172,9 @@ def search_data(search, revision) -> dict:
             "id": search.pk,
             "created_at": search.created_at,
             "investigator": search.owner.get_username(),
+            "case": search.case_id,
+            "same_room": search.same_room,
+            "photo_set": search.photo_set,
             "revision": revision.number,
             "revisions": revisions or [revision],
             "k": revision.k,
@@ -168,6 +186,11 @@ def search_data(search, revision) -> dict:
             "chains": revision.chains,
         }
     ).data
+
+
+class SearchPatchSerializer(serializers.Serializer):
+    case = serializers.UUIDField(allow_null=True, required=False)
+    same_room = serializers.BooleanField(required=False)
 
 
 class RevisionInputSerializer(serializers.Serializer):
@@ -215,7 +238,40 @@ class CorrespondencesSerializer(serializers.Serializer):
     )
 
 
+class CombinedHotelSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    score = serializers.FloatField(help_text="Mean of the photos' hotel scores (see docs).")
+    hotel = HotelSummarySerializer()
+    photos = serializers.IntegerField(help_text="How many of the photos ranked the hotel.")
+    decision = serializers.ChoiceField(choices=Decision.Verdict.choices, allow_null=True)
+
+
+class PhotoSetSerializer(serializers.Serializer):
+    photo_set = serializers.UUIDField()
+    hotels = CombinedHotelSerializer(many=True, help_text="The photos ranked together.")
+    searches = SearchSerializer(many=True, help_text="Each photo's own search.")
+
+
+def photo_set_data(searches, k) -> dict:
+    return PhotoSetSerializer(
+        {
+            "photo_set": searches[0].photo_set,
+            "hotels": combined_ranking(searches, k),
+            "searches": [search_data(s, revision_of(s)) for s in searches],
+        }
+    ).data
+
+
 # --- views ---
+
+
+def _case_or_400(request, case_id):
+    if case_id is None:
+        return None
+    case = case_of(request.user, case_id)
+    if case is None:
+        raise ValidationError({"case": "no such case in your team"})
+    return case
 
 
 def _visible_search(request, pk):
@@ -230,29 +286,41 @@ class SearchCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": SearchInputSerializer},
-        responses={201: SearchSerializer},
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="SearchOrPhotoSet",
+                serializers=[SearchSerializer, PhotoSetSerializer],
+                resource_type_field_name=None,
+            )
+        },
         summary="Rank hotels for a query photo (victim erased by the mask)",
     )
     def post(self, request):
         serializer = SearchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        images, masks = data["image"], data.get("mask") or []
+        if masks and len(masks) != len(images):
+            raise ValidationError({"mask": "send one mask per photo, in order, or none"})
         try:
-            search = search_create(
+            searches = searches_create(
                 user=request.user,
-                image_file=data["image"],
-                mask_file=data.get("mask"),
+                photos=list(zip(images, masks or [None] * len(images), strict=True)),
                 region=data.get("region") or None,
                 filters={key: data.get(key) for key in FILTER_KEYS},
                 k=data["k"],
                 client_address=client_address(request),
+                case=_case_or_400(request, data.get("case")),
             )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
         except IndexVersionMismatch as exc:
             raise SearchUnavailable(str(exc)) from None
-        data = search_data(search, revision_of(search))
-        return Response(data, status=status.HTTP_201_CREATED)
+        if len(searches) == 1:
+            body = search_data(searches[0], revision_of(searches[0]))
+        else:
+            body = photo_set_data(searches, data["k"])
+        return _private(Response(body, status=status.HTTP_201_CREATED), "inline")
 
 
 class SearchDetailApi(APIView):
@@ -269,6 +337,29 @@ class SearchDetailApi(APIView):
         search = _visible_search(request, pk)
         revision = revision_of(search, request.query_params.get("revision"))
         return _private(Response(search_data(search, revision)), "inline")
+
+    @extend_schema(
+        request=SearchPatchSerializer,
+        responses={200: SearchSerializer},
+        summary="Put the search in a case (or out: case null), mark it same room",
+    )
+    def patch(self, request, pk):
+        search = _visible_search(request, pk)
+        serializer = SearchPatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        case = _case_or_400(request, data["case"]) if "case" in data else search.case
+        try:
+            search_attach(
+                search=search,
+                user=request.user,
+                case=case,
+                same_room=data.get("same_room"),
+                client_address=client_address(request),
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return _private(Response(search_data(search, revision_of(search))), "inline")
 
 
 class SearchRevisionsApi(APIView):

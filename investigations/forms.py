@@ -1,35 +1,40 @@
-"""The HTML search form: collects the photo, mask, region and filters.
+"""The HTML forms: a new search, a refined re-run of one, and a decision on a match.
 
 Only shapes are checked here (numbers are numbers, both of lat/lon given); what the
-photo, mask and region mean is checked once, by `search_create`, for the page and
-the API alike.
+photo, mask and region mean is checked once, by the services, for the pages and the
+API alike.
 """
 
 from django import forms
 from django.core.exceptions import ValidationError
 
+from investigations.models import Decision
 from rooms.geo import MAX_RADIUS_KM, MIN_RADIUS_KM
 from rooms.models import Chain
 
 # Service error keys that are not form fields: where to show them.
-SERVICE_FIELDS = {"near": "latitude"}
+SERVICE_FIELDS = {"near": "latitude", "hotel_id": "hotel", "image_id": "image"}
 K_CHOICES = [(5, "5"), (10, "10"), (20, "20"), (50, "50")]
+NOTE_MAX_LENGTH = 1000
 
 
-class SearchForm(forms.Form):
-    image = forms.FileField(
-        label="Photo",
-        help_text="JPEG, PNG, WebP or HEIC, as taken. It is stored privately for your team.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/*,.heic,.heif"}),
-    )
-    mask = forms.FileField(
-        required=False,
-        label="Mask file",
-        help_text="Optional PNG the size of the photo: white = erased. Painting replaces it.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
-    )
-    # "x,y,w,h" in pixels of the upright photo, set by the eraser's region tool.
-    region = forms.CharField(required=False, widget=forms.HiddenInput, max_length=80)
+class ServiceErrorsMixin:
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show the service's reasons next to the fields they concern."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for field, messages in error.message_dict.items():
+            target = SERVICE_FIELDS.get(field, field if field in self.fields else None)
+            for message in messages:
+                # A reason about a field this form lacks keeps its name, to stay readable.
+                known = target or field == "__all__"
+                self.add_error(target, message if known else f"{field}: {message}")
+
+
+class FilterForm(ServiceErrorsMixin, forms.Form):
+    """The filters and k shared by a new search and a re-run."""
+
     # No max_length here: the service's reason ("use a two-letter ISO 3166 code") is clearer.
     country = forms.CharField(
         required=False,
@@ -65,12 +70,13 @@ class SearchForm(forms.Form):
         lat, lon = data.get("latitude"), data.get("longitude")
         if (lat is None) != (lon is None):
             raise ValidationError("Give both latitude and longitude to search near a place.")
-        if lat is not None and not data.get("radius_km"):
+        # A radius already refused (out of range) has its own reason: not a second one.
+        if lat is not None and not data.get("radius_km") and "radius_km" not in self.errors:
             self.add_error("radius_km", "Give a radius to search near a place.")
         return data
 
-    def search_arguments(self) -> dict:
-        """Keyword arguments for `search_create` (besides user and client address)."""
+    def filters(self) -> dict | None:
+        """The filters as the services take them."""
         data = self.cleaned_data
         filters = {}
         if data["country"]:
@@ -82,22 +88,105 @@ class SearchForm(forms.Form):
         if data["latitude"] is not None:
             filters["near"] = f"{data['latitude']},{data['longitude']}"
             filters["radius_km"] = data["radius_km"]
+        return filters or None
+
+
+class SearchForm(FilterForm):
+    image = forms.FileField(
+        label="Photo",
+        help_text="JPEG, PNG, WebP or HEIC, as taken. It is stored privately for your team.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*,.heic,.heif"}),
+    )
+    mask = forms.FileField(
+        required=False,
+        label="Mask file",
+        help_text="Optional PNG the size of the photo: white = erased. Painting replaces it.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
+    )
+    # "x,y,w,h" in pixels of the upright photo, set by the eraser's region tool.
+    region = forms.CharField(required=False, widget=forms.HiddenInput, max_length=80)
+
+    field_order = ["image", "mask", "region"]
+
+    def search_arguments(self) -> dict:
+        """Keyword arguments for `search_create` (besides user and client address)."""
+        data = self.cleaned_data
         return {
             "image_file": data["image"],
             "mask_file": data["mask"] or None,
             "region": data["region"] or None,
-            "filters": filters or None,
+            "filters": self.filters(),
             "k": data["k"],
         }
 
-    def add_service_errors(self, error: ValidationError) -> None:
-        """Show the service's reasons next to the fields they concern."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for field, messages in error.message_dict.items():
-            target = SERVICE_FIELDS.get(field, field if field in self.fields else None)
-            for message in messages:
-                # A reason about a field this form lacks keeps its name, to stay readable.
-                known = target or field == "__all__"
-                self.add_error(target, message if known else f"{field}: {message}")
+
+class RefineForm(FilterForm):
+    """Re-run the stored photo: new filters, k, region or mask, without uploading again."""
+
+    # The revision shown when the form was sent: re-shown with the errors.
+    revision = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    region = forms.CharField(
+        required=False,
+        max_length=80,
+        label="Region",
+        help_text="x,y,width,height in pixels of the upright photo; empty = the whole photo.",
+    )
+    mask = forms.FileField(
+        required=False,
+        label="New mask",
+        help_text="Optional PNG the size of the photo, white = erased. Empty: keep the current.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
+    )
+
+    @classmethod
+    def initial_for(cls, revision) -> dict:
+        """The form filled as `revision` ran, so a re-run changes only what is edited."""
+        filters = revision.filters or {}
+        near = filters.get("near") or [None, None]
+        chain = filters.get("chain") or {}
+        return {
+            "revision": revision.number,
+            "country": filters.get("country", ""),
+            "city": filters.get("city", ""),
+            "chain": chain.get("id"),
+            "latitude": near[0],
+            "longitude": near[1],
+            "radius_km": filters.get("radius_km", 25),
+            "k": revision.k,
+            "region": ",".join(str(value) for value in revision.region or []),
+        }
+
+    def revise_arguments(self) -> dict:
+        """Keyword arguments for `search_revise` (besides search, user and client address)."""
+        data = self.cleaned_data
+        return {
+            "filters": self.filters(),
+            "k": data["k"],
+            "region": data["region"].strip() or None,
+            "mask_file": data["mask"] or None,
+        }
+
+
+class DecisionForm(ServiceErrorsMixin, forms.Form):
+    """Confirm or reject a hotel, or one of its matched photos, with an optional note."""
+
+    revision = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    hotel = forms.IntegerField(widget=forms.HiddenInput)
+    image = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
+    note = forms.CharField(
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        label="Note",
+        widget=forms.TextInput(attrs={"maxlength": NOTE_MAX_LENGTH}),
+    )
+
+    def decision_arguments(self) -> dict:
+        """Keyword arguments for `decision_record` (besides search, user and client address)."""
+        data = self.cleaned_data
+        return {
+            "hotel_id": data["hotel"],
+            "image_id": data["image"],
+            "verdict": data["verdict"],
+            "note": data["note"].strip(),
+        }

@@ -69,6 +69,39 @@ class TeamMembership(models.Model):
         return f"{self.user} in {self.team}"
 
 
+class Case(models.Model):
+    """A team's case: several searches (often photos of a few rooms over months) in one
+    workspace, with the team's own reference. Only the team sees it.
+
+    A legal hold keeps the case's searches past SEARCH_RETENTION_DAYS until released.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="cases")
+    reference = models.CharField(max_length=60, help_text="The team's own case number.")
+    title = models.CharField(max_length=200)
+    notes = models.TextField(blank=True, max_length=20000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    legal_hold = models.BooleanField(default=False)
+    legal_hold_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    legal_hold_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "reference"], name="one_reference_per_team")
+        ]
+
+    def __str__(self):
+        return f"{self.reference}: {self.title}"
+
+
 class Search(models.Model):
     """One hotel search: the private query photo and its ranked results.
 
@@ -98,6 +131,13 @@ class Search(models.Model):
     # Snapshots, so a later catalogue edit does not rewrite what the analyst saw.
     hotels = models.JSONField(default=list, blank=True)
     chains = models.JSONField(default=list, blank=True)
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="searches"
+    )
+    # "Same room": the case's combined ranking fuses the searches marked so.
+    same_room = models.BooleanField(default=False)
+    # Photos sent together as one multi-photo search share this id (and are same_room).
+    photo_set = models.UUIDField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -195,6 +235,13 @@ class AuditEntry(models.Model):
         DECISION = "decision"
         # A heat map or correspondence image: both draw on the query photo.
         EXPLANATION = "explanation"
+        REPORT = "report"
+        CASE_CREATE = "case_create"
+        CASE_VIEW = "case_view"
+        CASE_UPDATE = "case_update"
+        CASE_ATTACH = "case_attach"
+        LEGAL_HOLD = "legal_hold"
+        LEGAL_HOLD_RELEASE = "legal_hold_release"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(
@@ -203,10 +250,11 @@ class AuditEntry(models.Model):
     # Copied so the entry still says who it was after the account is deleted.
     username = models.CharField(max_length=150)
     action = models.CharField(max_length=20, choices=Action.choices, default=Action.SEARCH)
-    # Not a foreign key: the search is purged, its audit trail is not.
-    search_id = models.UUIDField(db_index=True)
+    # Not foreign keys: searches are purged (and cases deleted), their audit trail is not.
+    search_id = models.UUIDField(null=True, blank=True, db_index=True)
+    case_id = models.UUIDField(null=True, blank=True, db_index=True)
     filters = models.JSONField(default=dict, blank=True)
-    query_sha256 = models.CharField(max_length=64, db_index=True)
+    query_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     result_count = models.PositiveIntegerField(default=0)
     client_address = models.GenericIPAddressField(null=True, blank=True)
 

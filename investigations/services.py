@@ -6,6 +6,8 @@ query leaves no row and no file behind.
 
 import logging
 import secrets
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -138,15 +140,101 @@ def _check_k(k) -> int:
 
 
 def search_create(
-    *, user, image_file, mask_file=None, region=None, filters=None, k=10, client_address=None
+    *,
+    user,
+    image_file,
+    mask_file=None,
+    region=None,
+    filters=None,
+    k=10,
+    client_address=None,
+    case=None,
 ) -> Search:
     """Validate, describe and rank the query, then store it privately and audit it.
 
     Raises PermissionDenied for non-investigators and ValidationError (by field) for
-    a bad photo, mask, region, filter or k; in both cases nothing is written.
+    a bad photo, mask, region, filter, k or case; in both cases nothing is written.
+    """
+    (search,) = searches_create(
+        user=user,
+        photos=[(image_file, mask_file)],
+        region=region,
+        filters=filters,
+        k=k,
+        client_address=client_address,
+        case=case,
+    )
+    return search
+
+
+def searches_create(
+    *, user, photos, region=None, filters=None, k=10, client_address=None, case=None
+) -> list[Search]:
+    """One search per (photo, mask) of `photos`, stored all together or not at all.
+
+    Several photos are one set of the same room: each is ranked to `fusion_k(k)`
+    hotels (so the fusion sees past each photo's top k), they share a `photo_set` id,
+    are marked "same room", and `cases.combined_ranking` fuses them. A region only applies to one
+    photo. Errors about one photo of a set name it ("photo 2: ...").
     """
     _check_investigator(user)
-    run = _ranked_run(image_file, mask_file, region, filters, k)
+    _check_case(user, case)
+    if not 1 <= len(photos) <= MAX_PHOTOS:
+        raise ValidationError({"image": f"send 1 to {MAX_PHOTOS} photos"})
+    several = len(photos) > 1
+    if several and region:
+        raise ValidationError({"region": "a region applies to a single photo"})
+    runs = []
+    for number, (image_file, mask_file) in enumerate(photos, 1):
+        with _naming_photo(number if several else None):
+            each_k = fusion_k(_check_k(k)) if several else k
+            runs.append(_ranked_run(image_file, mask_file, region, filters, each_k))
+    photo_set = uuid.uuid4() if several else None
+    searches = [_new_search(user, run, case, photo_set) for run in runs]
+    try:
+        with transaction.atomic():
+            for search, run in zip(searches, runs, strict=True):
+                _store(search, run, user, client_address)
+    except BaseException:
+        for search in searches:  # the rows are gone with the rollback: so are the files
+            for name in search.private_files:
+                PRIVATE_STORAGE.delete(name)
+        raise
+    return searches
+
+
+MAX_PHOTOS = 8
+
+
+def fusion_k(k: int) -> int:
+    """Hotels ranked per photo of a set: three times the asked k, within K_MAX."""
+    return min(K_MAX, max(3 * k, 20))
+
+
+@contextmanager
+def _naming_photo(number):
+    """Prefix a set's photo errors with which photo they concern."""
+    try:
+        yield
+    except ValidationError as exc:
+        if number is None or not hasattr(exc, "error_dict"):
+            raise
+        raise ValidationError(
+            {
+                field: [f"photo {number}: {message}" for message in messages]
+                for field, messages in exc.message_dict.items()
+            }
+        ) from None
+
+
+def _check_case(user, case) -> None:
+    if case is not None and (
+        case.team_id is None or case.team_id != getattr(team_of(user), "pk", None)
+    ):
+        raise ValidationError({"case": "no such case in your team"})
+
+
+def _new_search(user, run, case, photo_set) -> Search:
     prepared = run.prepared
     search = Search(
         owner=user,
@@ -154,22 +242,23 @@ def search_create(
         query_content_type=prepared.content_type,
         query_sha256=prepared.sha256,
         query_exif=prepared.exif,
+        case=case,
+        photo_set=photo_set,
+        same_room=photo_set is not None,
     )
     _copy_run(search, run)
-    try:
-        with transaction.atomic():
-            search.query_image.save(f"query{prepared.extension}", ContentFile(prepared.data), False)
-            if prepared.mask_data:
-                search.query_mask.save("mask.png", ContentFile(prepared.mask_data), False)
-            search.full_clean()
-            search.save()
-            _revision_from(search, number=1, user=user)
-            audit_record(user=user, search=search, client_address=client_address)
-    except BaseException:
-        for name in search.private_files:  # the row is gone with the rollback: so are they
-            PRIVATE_STORAGE.delete(name)
-        raise
     return search
+
+
+def _store(search, run, user, client_address) -> None:
+    prepared = run.prepared
+    search.query_image.save(f"query{prepared.extension}", ContentFile(prepared.data), False)
+    if prepared.mask_data:
+        search.query_mask.save("mask.png", ContentFile(prepared.mask_data), False)
+    search.full_clean()
+    search.save()
+    _revision_from(search, number=1, user=user)
+    audit_record(user=user, search=search, client_address=client_address)
 
 
 def _check_investigator(user) -> None:
@@ -319,16 +408,20 @@ def _shown_hotel(search, hotel_id, image_id) -> tuple[int, dict]:
     raise ValidationError({"hotel": f"hotel {hotel_id} is not among this search's results"})
 
 
-def audit_record(*, user, search, action=AuditEntry.Action.SEARCH, client_address=None):
-    """One audit row: searches, and every opening of a query photo or a case export."""
+def audit_record(
+    *, user, search=None, case=None, action=AuditEntry.Action.SEARCH, client_address=None
+):
+    """One audit row: searches, every opening of a query photo, export, report or case."""
+    case_id = case.pk if case else getattr(search, "case_id", None)
     entry = AuditEntry(
         user=user,
         username=user.get_username(),
         action=action,
-        search_id=search.pk,
-        filters=search.filters,
-        query_sha256=search.query_sha256,
-        result_count=len(search.hotels),
+        search_id=search.pk if search else None,
+        case_id=case_id,
+        filters=search.filters if search else {},
+        query_sha256=search.query_sha256 if search else "",
+        result_count=len(search.hotels) if search else 0,
         client_address=client_address or None,
     )
     entry.full_clean()

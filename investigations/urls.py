@@ -10,4 +10,7 @@ urlpatterns = [
     path("searches/", views.search_list, name="search-list"),
     path("searches/<uuid:pk>/", views.search_detail, name="search-detail"),
     path("searches/<uuid:pk>/query.jpg", views.query_preview, name="query-preview"),
+    path("searches/<uuid:pk>/decisions/", views.decision_create, name="decision-create"),
+    path("searches/<uuid:pk>/revisions/", views.revision_create, name="revision-create"),
+    path("searches/<uuid:pk>/compare/<int:image_id>/", views.compare, name="compare"),
 ]

@@ -1,31 +1,39 @@
-"""Investigator pages: the search form (eraser), results, the team's recent searches.
+"""Investigator pages: the search form (eraser), results and their revisions, the compare
+view, decisions, the team's recent searches.
 
-Thin views: the form collects, `search_create` validates and ranks, selectors decide
+Thin views: the forms collect, the services validate, rank and record, selectors decide
 what a user may see. Every page here may show a victim's photo, so nothing is cached.
 """
 
 import io
+import math
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image, ImageOps
 from rest_framework.throttling import ScopedRateThrottle
 
-from investigations.forms import SearchForm
+from investigations.forms import DecisionForm, RefineForm, SearchForm
 from investigations.models import AuditEntry, Search
 from investigations.permissions import investigator_required
+from investigations.presenting import decision_summary, results_for, revision_of
 from investigations.selectors import searches_visible_to
-from investigations.services import audit_record, search_create
+from investigations.services import audit_record, decision_record, search_create, search_revise
 from matcher.services import IndexVersionMismatch
+from rooms.selectors import EARTH_RADIUS_KM
 from traffickcam.client import client_address
 
 PREVIEW_LONG_SIDE = 1600
+# Mid-way through a model change: retrying later works, nothing was written.
+INDEX_UPDATING = "Search is temporarily unavailable (the index is being updated). Try again soon."
 RECENT_PER_PAGE = 20
 EXIF_LABELS = [
     ("camera_make", "Camera make"),
@@ -68,9 +76,7 @@ def search_page(request):
         form.add_service_errors(exc)
         return render(request, "investigations/search.html", {"form": form}, status=400)
     except IndexVersionMismatch:
-        # Mid-way through a model change: retrying later works, nothing was written.
-        reason = "Search is temporarily unavailable (the index is being updated). Try again soon."
-        context = {"form": form, "page_error": reason}
+        context = {"form": form, "page_error": INDEX_UPDATING}
         return render(request, "investigations/search.html", context, status=503)
     return redirect("investigations:search-detail", pk=search.pk)
 
@@ -94,46 +100,102 @@ def _visible_search(request, pk) -> Search:
 @require_GET
 def search_detail(request, pk):
     search = _visible_search(request, pk)
+    return _results_page(request, search, _shown_revision(request, search))
+
+
+def _shown_revision(request, search, number=None):
+    """The revision named by ?revision=N (or `number`); the latest when none is named."""
+    return revision_of(search, number or request.GET.get("revision"))
+
+
+def _results_page(request, search, revision, *, refine_form=None, errors=None, status=200):
+    """The results of one revision; `errors` = decision form errors by (hotel, image)."""
+    hotels = results_for(search, revision)
+    query_point = _query_point(search)
+    for hit in hotels:
+        hit["distance_km"] = _distance_km(query_point, hit["hotel"])
+        hit["form_errors"] = (errors or {}).get((hit["hotel"]["id"], None))
+        for match in hit["matches"]:
+            match["form_errors"] = (errors or {}).get((hit["hotel"]["id"], match["image_id"]))
     context = {
         "search": search,
-        "hotels": search.hotels,
-        "chains": search.chains,
+        "revision": revision,
+        # A search stored before revisions existed is its own (unsaved) revision 1.
+        "revisions": search.revisions.select_related("created_by") or [revision],
+        "hotels": hotels,
+        "chains": revision.chains,
         "exif": [
             (label, search.query_exif[key])
             for key, label in EXIF_LABELS
             if key in search.query_exif
         ],
-        "region_style": _region_style(search),
-        "map_points": _map_points(search.hotels),
+        "region_style": _region_style(search, revision.region),
+        "preview_url": _preview_url(search, revision),
+        "map_points": _map_points(hotels),
+        "query_point": query_point,
         "map_tile_url": settings.MAP_TILE_URL,
         "exports": _export_links(search),
+        "page_url": _results_url(search, revision),
+        "refine_form": refine_form or RefineForm(initial=RefineForm.initial_for(revision)),
+        "upright_size": _upright_size(search),
+        "decision_errors": [
+            message for messages in (errors or {}).values() for message in messages
+        ],
     }
-    return render(request, "investigations/results.html", context)
+    return render(request, "investigations/results.html", context, status=status)
+
+
+def _preview_url(search, revision) -> str:
+    url = reverse("investigations:query-preview", kwargs={"pk": search.pk})
+    return f"{url}?revision={revision.number}"
+
+
+def _query_point(search) -> dict | None:
+    """Where the query photo was taken, by its own GPS tags, if it has them."""
+    lat, lon = search.query_exif.get("gps_latitude"), search.query_exif.get("gps_longitude")
+    if lat is None or lon is None:
+        return None
+    return {"lat": float(lat), "lon": float(lon)}
+
+
+def _distance_km(point, hotel) -> float | None:
+    """Great-circle (haversine) distance from the photo's GPS position to a hotel."""
+    if point is None or hotel.get("latitude") is None or hotel.get("longitude") is None:
+        return None
+    lat1, lon1 = math.radians(point["lat"]), math.radians(point["lon"])
+    lat2, lon2 = math.radians(hotel["latitude"]), math.radians(hotel["longitude"])
+    a = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
 
 
 def _map_points(hotels) -> list[dict]:
     return [
         {
             "rank": hit["rank"],
+            "hotel_id": hit["hotel"]["id"],
             "name": hit["hotel"]["name"],
             "city": hit["hotel"]["city"],
             "score": hit["score"],
             "lat": hit["hotel"]["latitude"],
             "lon": hit["hotel"]["longitude"],
+            "distance_km": hit["distance_km"],
         }
         for hit in hotels
         if hit["hotel"].get("latitude") is not None and hit["hotel"].get("longitude") is not None
     ]
 
 
-def _region_style(search) -> str:
+def _region_style(search, region) -> str:
     """CSS placing the region box over the preview, in percent of the upright photo."""
-    if not search.region:
+    if not region:
         return ""
     size = _upright_size(search)
     if not size:
         return ""
-    x, y, w, h = search.region
+    x, y, w, h = region
     width, height = size
     return (
         f"left:{100 * x / width:.3f}%;top:{100 * y / height:.3f}%;"
@@ -141,11 +203,11 @@ def _region_style(search) -> str:
     )
 
 
-def _paint_erased(photo, search) -> None:
+def _paint_erased(photo, mask_file) -> None:
     """Show what the investigator erased: the masked pixels tinted red, as on the canvas."""
-    if not search.query_mask.name:
+    if not mask_file.name:
         return
-    with search.query_mask.open("rb") as fh, Image.open(fh) as mask:
+    with mask_file.open("rb") as fh, Image.open(fh) as mask:
         erased = mask.convert("L").point(lambda value: 140 if value > 127 else 0)
     if erased.size == photo.size:
         photo.paste(Image.new("RGB", photo.size, (220, 30, 30)), mask=erased)
@@ -179,13 +241,14 @@ def query_preview(request, pk):
 
     Browsers cannot all show HEIC, and the original file's EXIF (GPS, serial) belongs
     in the results table, not in a file that gets saved by right-click. Audited like
-    the API's download of the original.
+    the API's download of the original. ?revision=N tints that revision's mask.
     """
     search = _visible_search(request, pk)
+    revision = _shown_revision(request, search)
     try:
         with search.query_image.open("rb") as fh, Image.open(fh) as image:
             upright = ImageOps.exif_transpose(image).convert("RGB")
-        _paint_erased(upright, search)
+        _paint_erased(upright, revision.query_mask)
     except (OSError, ValueError):
         raise Http404("The query photo is no longer available.") from None
     upright.thumbnail((PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE))
@@ -202,11 +265,133 @@ def query_preview(request, pk):
     return response
 
 
+# --- decide and refine: forms posted from the results and compare pages ---
+
+
+@never_cache
+@investigator_required
+@require_http_methods(["GET", "POST"])
+def decision_create(request, pk):
+    """Confirm or reject a hotel or one match, then back to the page it was sent from."""
+    search = _visible_search(request, pk)  # first: another team gets 404, whatever the method
+    if request.method == "GET":  # e.g. after a login redirect: nothing to record
+        return redirect("investigations:search-detail", pk=search.pk)
+    form = DecisionForm(request.POST)
+    revision = _shown_revision(request, search, request.POST.get("revision") or None)
+    if form.is_valid():
+        try:
+            decision_record(
+                search=search,
+                user=request.user,
+                client_address=client_address(request),
+                **form.decision_arguments(),
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            return redirect(_back_to(request, search, revision))
+    errors = [message for messages in form.errors.values() for message in messages]
+    key = (form.cleaned_data.get("hotel"), form.cleaned_data.get("image"))
+    image_id = request.POST.get("from_compare")
+    if image_id and image_id.isdigit():
+        return _compare_page(request, search, revision, int(image_id), errors=errors, status=400)
+    return _results_page(request, search, revision, errors={key: errors}, status=400)
+
+
+def _back_to(request, search, revision) -> str:
+    """The page the form was on (a path of this site only), else the revision's results."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return _results_url(search, revision)
+
+
+def _results_url(search, revision) -> str:
+    url = reverse("investigations:search-detail", kwargs={"pk": search.pk})
+    return f"{url}?revision={revision.number}"
+
+
+@never_cache
+@investigator_required
+@require_http_methods(["GET", "POST"])
+def revision_create(request, pk):
+    """Re-run the stored photo with the refine form's filters, k, region or mask."""
+    search = _visible_search(request, pk)
+    if request.method == "GET":
+        return redirect("investigations:search-detail", pk=search.pk)
+    form = RefineForm(request.POST, request.FILES)
+    shown = _shown_revision(request, search, request.POST.get("revision") or None)
+    throttle = SearchPageThrottle()
+    if not throttle.allow_request(request, throttle):
+        form.is_valid()  # keeps the entered values on the re-shown form
+        form.add_error(None, _throttled_reason(throttle))
+        return _results_page(request, search, shown, refine_form=form, status=429)
+    if form.is_valid():
+        try:
+            revision = search_revise(
+                search=search,
+                user=request.user,
+                client_address=client_address(request),
+                **form.revise_arguments(),
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        except IndexVersionMismatch:
+            form.add_error(None, INDEX_UPDATING)
+            return _results_page(request, search, shown, refine_form=form, status=503)
+        else:
+            return redirect(_results_url(search, revision))
+    return _results_page(request, search, shown, refine_form=form, status=400)
+
+
+# --- compare one match ---
+
+
+@never_cache
+@investigator_required
+@require_GET
+def compare(request, pk, image_id):
+    search = _visible_search(request, pk)
+    return _compare_page(request, search, _shown_revision(request, search), image_id)
+
+
+def _compare_page(request, search, revision, image_id, *, errors=None, status=200):
+    """The query beside one matched photo; 404 when the photo is not a match of `revision`."""
+    shown = [(hit, match) for hit in results_for(search, revision) for match in hit["matches"]]
+    index = next((i for i, (_, m) in enumerate(shown) if m["image_id"] == image_id), None)
+    if index is None:
+        raise Http404("This photo is not a match of this search.")
+    hit, match = shown[index]
+    context = {
+        "search": search,
+        "revision": revision,
+        "hit": hit,
+        "match": match,
+        "position": index + 1,
+        "total": len(shown),
+        "previous_url": shown[index - 1][1]["compare_url"] if index > 0 else None,
+        "next_url": shown[index + 1][1]["compare_url"] if index + 1 < len(shown) else None,
+        "preview_url": _preview_url(search, revision),
+        "results_url": _results_url(search, revision),
+        "decision_errors": errors,
+    }
+    return render(request, "investigations/compare.html", context, status=status)
+
+
+# --- the team's history ---
+
+
 @never_cache
 @investigator_required
 @require_GET
 def search_list(request):
-    searches = searches_visible_to(request.user).order_by("-created_at")
+    searches = (
+        searches_visible_to(request.user)
+        .annotate(revision_count=Count("revisions"))
+        .order_by("-created_at")
+    )
     page = Paginator(searches, RECENT_PER_PAGE).get_page(request.GET.get("page"))
+    for search in page.object_list:
+        search.decision_summary = decision_summary(search)
     context = {"page": page, "retention_days": settings.SEARCH_RETENTION_DAYS}
     return render(request, "investigations/search_list.html", context)

@@ -76,3 +76,30 @@ def best_turn(rankings, k) -> list[tuple[int, float]]:
     for image_id, similarity in (pair for pairs in rankings for pair in pairs):
         best[image_id] = max(similarity, best.get(image_id, float("-inf")))
     return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def fuse_rankings(rankings) -> list[tuple[object, float, int]]:
+    """Several photos of one room -> one hotel ranking: (hotel, fused score, photos that
+    listed it), best first.
+
+    `rankings`: per photo, its [(hotel, score)] best first (a top-k list). The fused
+    score is the mean over photos of the hotel's score; where a photo did not list the
+    hotel, its score there is at most that photo's lowest listed score, which is used.
+    A hotel that every photo ranks fairly high beats one that a single photo ranks
+    first and the others ignore: the evidence of a set is what its photos agree on.
+    """
+    rankings = [list(ranking) for ranking in rankings if ranking]
+    if not rankings:
+        return []
+    floors = [min(score for _, score in ranking) for ranking in rankings]
+    scores = [dict(ranking) for ranking in rankings]
+    hotels = {hotel for ranking in rankings for hotel, _ in ranking}
+    fused = [
+        (
+            hotel,
+            sum(s.get(hotel, floor) for s, floor in zip(scores, floors, strict=True)) / len(scores),
+            sum(hotel in s for s in scores),
+        )
+        for hotel in hotels
+    ]
+    return sorted(fused, key=lambda item: (-item[1], -item[2], str(item[0])))

@@ -148,7 +148,7 @@ def test_investigator_erases_searches_and_sees_the_right_hotel_first(
     page.click("#search-submit")
     page.wait_for_url(re.compile(r".*/investigate/searches/[0-9a-f-]{36}/$"))
 
-    [mask] = posted_masks
+    mask = posted_masks[0]  # the search's (heat maps drawn for the results read it again)
     assert mask.size == upright_size
     erased = np.asarray(mask.convert("L")) > 127
     height, width = erased.shape
@@ -163,9 +163,11 @@ def test_investigator_erases_searches_and_sees_the_right_hotel_first(
     assert results.count() == 3
     assert results.first.get_attribute("data-hotel-id") == str(hotels[1].pk)
     assert "Seed Hotel 1" in results.first.inner_text()
-    # Thumbnails, the query preview and the offline map all drew.
+    # The query preview, the first thumbnail and heat-map pair, and the offline map drew
+    # (lazy images further down load when scrolled to).
     page.wait_for_function(
-        "() => [...document.images].every(img => img.complete && img.naturalWidth > 0)"
+        "() => ['#query-photo', '.inv-thumb img', '.inv-explain img']"
+        ".map(s => document.querySelector(s)).every(img => img.complete && img.naturalWidth > 0)"
     )
     assert page.locator("#results-map .leaflet-interactive").count() == 3
     assert "Pixel 9" in page.locator("#query-exif").inner_text()
@@ -198,3 +200,175 @@ def test_server_reason_is_shown_when_the_photo_is_not_an_image(
     assert "The search was not run" in page.locator("#form-errors").inner_text()
     assert Search.objects.count() == 0
     context.close()
+
+
+def log_in(page, base_url):
+    page.goto(f"{base_url}/accounts/login/?next=/investigate/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/accounts/login/'] button[type=submit]")
+    page.wait_for_url(f"{base_url}/investigate/")
+
+
+def paint_and_search(page, photo):
+    page.set_input_files("input[name=image]", str(photo))
+    page.wait_for_selector("#eraser-stage:not([hidden])")
+    drag(page, "#eraser-ui", (0.3, 0.3), (0.5, 0.6))
+    page.click("#search-submit")
+    page.wait_for_url(re.compile(r".*/investigate/searches/[0-9a-f-]{36}/$"))
+
+
+def no_horizontal_scroll(page):
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_investigator_compares_decides_and_refines_without_uploading_again(
+    chromium, live_server, alice, settings, tmp_path
+):
+    settings.ROOT_URLCONF = __name__
+    hotels = seed_hotels()
+    photo, _ = sideways_phone_photo(tmp_path)
+    page = chromium.new_page(viewport={"width": 1440, "height": 900})
+    log_in(page, live_server.url)
+    paint_and_search(page, photo)
+    results_url = page.url
+
+    # The thumbnail opens the compare view of that match.
+    page.locator(".inv-thumb").first.click()
+    page.wait_for_url(re.compile(r".*/compare/\d+/\?revision=1$"))
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.cmp-photo')].every(i => i.naturalWidth > 0)"
+    )
+    assert no_horizontal_scroll(page)
+    compare = page.locator("#compare")
+    page.keyboard.press("+")
+    assert float(compare.get_attribute("data-zoom")) > 1
+    box = page.locator(".cmp-viewport").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    transforms = page.eval_on_selector_all(".cmp-stage", "els => els.map(e => e.style.transform)")
+    assert transforms[0].endswith(transforms[1].split(")")[-2] + ")")  # same scale in both
+    page.click("#cmp-zoom-reset")
+    assert compare.get_attribute("data-zoom") == "1.000"
+    # Heat maps: two overlays that load (the server draws them on demand).
+    page.keyboard.press("h")
+    assert page.get_attribute("#cmp-heat", "aria-pressed") == "true"
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.cmp-heat')]"
+        ".every(i => !i.hidden && i.complete && i.naturalWidth > 0)"
+    )
+    page.keyboard.press("c")
+    page.wait_for_function(
+        "() => /\\d+ matching point|No matching/"
+        ".test(document.querySelector('#cmp-status').textContent)"
+    )
+    if Search.objects.get().hotels[0]["matches"][0].get("inliers"):
+        assert page.locator(".cmp-svg:not([hidden]) circle").count() > 0
+    # Both photos and the decision buttons in view at once, without scrolling.
+    for selector in (".cmp-viewport >> nth=1", "#compare .inv-decide button[value=rejected]"):
+        box = page.locator(selector).bounding_box()
+        assert box["y"] + box["height"] <= 900, selector
+    screenshot(page, "compare-desktop")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    assert no_horizontal_scroll(page)
+    screenshot(page, "compare-tablet")
+
+    # Confirm the top hotel on the results page.
+    page.goto(results_url)
+    top = page.locator(f"#hotel-{hotels[1].pk}")
+    top.locator(".inv-hotel-decision input[name=note]").fill("same headboard")
+    top.locator(".inv-hotel-decision button[value=confirmed]").click()
+    page.wait_for_selector(f"#hotel-{hotels[1].pk}.inv-confirmed")
+    assert "Confirmed: “same headboard”" in page.locator(f"#hotel-{hotels[1].pk}").inner_text()
+
+    # Re-run with a country filter: no upload, a second revision, both listed.
+    page.click("#refine summary")
+    page.fill("#refine-form input[name=country]", "US")
+    page.click("#refine-submit")
+    page.wait_for_url(re.compile(r".*\?revision=2$"))
+    assert page.locator("#revision-list li").count() == 2
+    assert page.locator(".hotel-result").count() == 1
+    page.click("#revision-list a:text('Revision 1')")
+    page.wait_for_url(re.compile(r".*\?revision=1$"))
+    assert page.locator(".hotel-result").count() == 3
+    assert Search.objects.get().revisions.count() == 2
+    page.goto("about:blank")  # stop lazy heat maps loading while the test database goes
+    page.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_filter_keeps_the_photo_and_the_painted_mask(
+    chromium, live_server, alice, settings, tmp_path, posted_masks
+):
+    settings.ROOT_URLCONF = __name__
+    seed_hotels()
+    photo, upright_size = sideways_phone_photo(tmp_path)
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, live_server.url)
+    page.set_input_files("input[name=image]", str(photo))
+    page.wait_for_selector("#eraser-stage:not([hidden])")
+    drag(page, "#eraser-ui", (0.3, 0.3), (0.5, 0.6))
+    status = page.locator("#eraser-status")
+
+    # Caught in the browser: latitude without longitude is never sent.
+    page.fill("input[name=latitude]", "45.5")
+    page.click("#search-submit")
+    error = page.locator("[data-field=longitude] .client-error")
+    assert "longitude too" in error.inner_text()
+    assert page.evaluate("() => document.activeElement.name") == "longitude"
+    assert Search.objects.count() == 0
+
+    # Caught by the server (radius out of range): the page stays, errors in place.
+    page.fill("input[name=longitude]", "-122.6")
+    page.fill("input[name=radius_km]", "99999")
+    page.click("#search-submit")
+    page.wait_for_selector("#form-errors")
+    assert page.evaluate("() => document.activeElement.id") == "form-errors"
+    assert page.locator("[data-field=radius_km] .error").count() == 1
+    assert status.inner_text().startswith("The search was not run")
+    assert page.evaluate("() => document.querySelector('input[name=image]').files.length") == 1
+    painted = page.evaluate(
+        "() => { const c = document.getElementById('eraser-mask');"
+        " return c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
+        ".some((v, i) => i % 4 === 3 && v > 0); }"
+    )
+    assert painted
+    assert Search.objects.count() == 0
+
+    # Fixed: the same photo and mask go, without choosing or painting again.
+    page.fill("input[name=radius_km]", "50")
+    page.click("#search-submit")
+    page.wait_for_url(re.compile(r".*/investigate/searches/[0-9a-f-]{36}/$"))
+    assert posted_masks[-1].size == upright_size
+    assert Search.objects.get().mask_sha256
+    page.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_map_spreads_hotels_on_one_spot_and_plots_the_photos_position(chromium, live_server, alice):
+    from investigations.tests.test_pages import HOTEL_HIT, stored_search
+
+    # Ranks 1, 2 and 3 on one spot, as hotels of one building or one geocoded address.
+    hits = [
+        {**HOTEL_HIT, "rank": rank, "hotel": {**HOTEL_HIT["hotel"], "id": rank, "name": f"H{rank}"}}
+        for rank in (1, 2, 3)
+    ]
+    exif = {"gps_latitude": 45.60, "gps_longitude": -122.60}
+    stored_search(alice, hotels=hits, exif=exif)
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/investigate/searches/")
+    page.click("#search-list a:text('Open')")
+    page.wait_for_selector("#results-map .leaflet-interactive")
+    centres = page.eval_on_selector_all(
+        "#results-map path.leaflet-interactive",
+        "els => els.map(e => { const b = e.getBoundingClientRect();"
+        " return [Math.round(b.x + b.width / 2), Math.round(b.y + b.height / 2)]; })",
+    )
+    assert len(centres) == 3 and len(set(map(tuple, centres))) == 3  # all apart
+    assert page.locator("#results-map .inv-map-query").count() == 1
+    assert "km from where the query photo was taken" in page.locator("#hotel-results").inner_text()
+    page.locator("#results-map .leaflet-control-zoom-in").click()
+    page.locator("#results-map .inv-map-fit").click()
+    page.close()

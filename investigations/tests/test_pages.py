@@ -299,7 +299,7 @@ def test_results_page_shows_hotels_chains_exif_map_and_exports(alice):
     assert re.search(r"<dt>Camera make</dt><dd>Canon</dd>", html)
     assert f"/api/searches/{search.pk}/export.csv" in html
     assert f"/api/searches/{search.pk}/export.json" in html
-    assert f'src="/investigate/searches/{search.pk}/query.jpg"' in html
+    assert f'src="/investigate/searches/{search.pk}/query.jpg?revision=1"' in html
     assert '"lat": 45.52, "lon": -122.68' in html and "vendor/leaflet/leaflet.js" in html
     assert 'id="map-tile-url" type="application/json">""<' in html  # offline by default
 

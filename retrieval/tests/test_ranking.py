@@ -2,7 +2,14 @@
 
 import pytest
 
-from retrieval.ranking import HotelHit, aggregate_hotels, best_turn, combine, rank_chains
+from retrieval.ranking import (
+    HotelHit,
+    aggregate_hotels,
+    best_turn,
+    combine,
+    fuse_rankings,
+    rank_chains,
+)
 
 
 def test_sum_of_best_m_rewards_agreeing_photos():
@@ -45,3 +52,21 @@ def test_the_one_default_is_the_best_photo():
 def test_each_image_keeps_its_best_turn():
     upright, turned = [(1, 0.5), (2, 0.4)], [(2, 0.9), (3, 0.1)]
     assert best_turn([upright, turned], k=2) == [(2, 0.9), (1, 0.5)]
+
+
+def test_fusion_ranks_first_the_hotel_both_photos_agree_on():
+    # Each photo alone puts another hotel first; both put "agreed" second.
+    first_photo = [("bathroom twin", 0.90), ("agreed", 0.85), ("x", 0.40)]
+    second_photo = [("bedroom twin", 0.91), ("agreed", 0.86), ("y", 0.50)]
+    fused = fuse_rankings([first_photo, second_photo])
+    assert fused[0][0] == "agreed" and fused[0][2] == 2
+    assert fused[0][1] == pytest.approx((0.85 + 0.86) / 2)
+    # A hotel one photo did not list scores that photo's floor there, never more.
+    bathroom = next(item for item in fused if item[0] == "bathroom twin")
+    assert bathroom[1] == pytest.approx((0.90 + 0.50) / 2) and bathroom[2] == 1
+
+
+def test_fusion_of_one_photo_is_its_own_ranking():
+    ranking = [("a", 0.9), ("b", 0.8)]
+    assert [(h, s) for h, s, _ in fuse_rankings([ranking])] == ranking
+    assert fuse_rankings([[], []]) == []

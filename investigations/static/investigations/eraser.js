@@ -7,7 +7,8 @@
  * server's exif_transpose does), so "original" here means "upright original".
  *
  * Without JS (or without canvas support) the form posts the photo alone: this script
- * only adds the `mask` file and the `region` field.
+ * adds the `mask` file and the `region` field, and sends the form with fetch so that a
+ * validation error keeps the photo and the strokes on the page.
  */
 (function () {
   "use strict";
@@ -16,7 +17,6 @@
   if (!form || !window.HTMLCanvasElement || !window.createImageBitmap) return;
 
   var fileInput = form.querySelector("input[name=image]");
-  var maskInput = form.querySelector("input[name=mask]");
   var regionInput = form.querySelector("input[name=region]");
   var panel = document.getElementById("eraser");
   var stage = document.getElementById("eraser-stage");
@@ -276,57 +276,86 @@
     regionInput.value = bitmap && r ? [r.x, r.y, r.w, r.h].join(",") : "";
   }
 
-  function submitWithFetch(data) {
-    // Browsers that cannot assign files to an <input>: post the same multipart form
-    // and show whatever page the server answers (results or the form with errors).
+  function done(message) {
+    form.dataset.submitting = "";
+    var submitButton = form.querySelector("button[type=submit]");
+    if (submitButton) submitButton.disabled = false;
+    status.textContent = message;
+  }
+
+  function send(data) {
+    // Posted with fetch so that a refused search leaves this page as it is: the photo
+    // in its input, the strokes on the canvas. Only the errors are taken from the answer.
     return fetch(form.action || window.location.href, {
       method: "POST",
       body: data,
       credentials: "same-origin",
     }).then(function (response) {
-      if (response.redirected) {
-        window.location.assign(response.url);
+      if (response.redirected && response.ok) {
+        window.location.assign(response.url); // the results (or the login page)
         return;
       }
       return response.text().then(function (html) {
-        document.open();
-        document.write(html);
-        document.close();
+        var answer = new DOMParser().parseFromString(html, "text/html");
+        if (!answer.getElementById("search-form")) throw new Error("HTTP " + response.status);
+        showServerErrors(answer);
+        done("The search was not run: see the reasons above the form and next to the fields.");
       });
     });
   }
 
+  function showServerErrors(answer) {
+    // Each field's reasons next to that field, the summary at the top, focused.
+    form.querySelectorAll("[data-field]").forEach(function (wrapper) {
+      var name = wrapper.getAttribute("data-field");
+      var source = answer.querySelector('[data-field="' + name + '"]');
+      wrapper.querySelectorAll(".error").forEach(function (node) {
+        node.remove();
+      });
+      var field = form.elements[name];
+      var sourceField = source && source.querySelector("[name=" + name + "]");
+      if (field && field.setAttribute) {
+        if (sourceField && sourceField.getAttribute("aria-invalid")) {
+          field.setAttribute("aria-invalid", "true");
+        } else {
+          field.removeAttribute("aria-invalid");
+        }
+      }
+      if (!source) return;
+      source.querySelectorAll(".error").forEach(function (node) {
+        wrapper.appendChild(document.importNode(node, true));
+      });
+    });
+    var old = document.getElementById("form-errors");
+    if (old) old.remove();
+    var summary = answer.getElementById("form-errors");
+    if (!summary) return;
+    summary = document.importNode(summary, true);
+    summary.tabIndex = -1;
+    form.parentNode.insertBefore(summary, form);
+    summary.focus();
+  }
+
   form.addEventListener("submit", function (event) {
-    if (form.dataset.submitting === "1") return event.preventDefault();
-    setRegionField();
-    if (!bitmap || state.strokes.length === 0) {
-      form.dataset.submitting = "1";
-      return; // plain submit: nothing painted (a mask file chosen by hand still goes)
-    }
     event.preventDefault();
+    if (form.dataset.submitting === "1") return;
+    setRegionField();
     form.dataset.submitting = "1";
     var submitButton = form.querySelector("button[type=submit]");
     if (submitButton) submitButton.disabled = true;
-    status.textContent = "Preparing mask…";
-    buildMask()
+    var painted = bitmap && state.strokes.length > 0;
+    status.textContent = painted ? "Preparing mask…" : "Searching…";
+    // Nothing painted: a mask file chosen by hand (if any) goes as it is.
+    var mask = painted ? buildMask() : Promise.resolve(null);
+    mask
       .then(function (blob) {
-        var maskFile = new File([blob], "mask.png", { type: "image/png" });
-        try {
-          var transfer = new DataTransfer();
-          transfer.items.add(maskFile);
-          maskInput.files = transfer.files;
-        } catch (err) {
-          var data = new FormData(form);
-          data.set("mask", maskFile);
-          return submitWithFetch(data);
-        }
+        var data = new FormData(form);
+        if (blob) data.set("mask", new File([blob], "mask.png", { type: "image/png" }));
         status.textContent = "Searching…";
-        HTMLFormElement.prototype.submit.call(form);
+        return send(data);
       })
       .catch(function (err) {
-        form.dataset.submitting = "";
-        if (submitButton) submitButton.disabled = false;
-        status.textContent = "Could not prepare the mask: " + err.message;
+        done("The search could not be sent (" + err.message + "). Try again.");
       });
   });
 

@@ -197,6 +197,9 @@ class RevisionInputSerializer(serializers.Serializer):
     mask = serializers.FileField(
         required=False, help_text="A corrected mask (PNG, white = erased); omitted = keep."
     )
+    clear_mask = serializers.BooleanField(
+        required=False, default=False, help_text="Search the whole photo (drop the mask)."
+    )
     region = serializers.CharField(
         required=False, allow_blank=True, help_text="x,y,w,h pixels; omitted = whole photo"
     )
@@ -215,6 +218,9 @@ class DecisionInputSerializer(serializers.Serializer):
     )
     verdict = serializers.ChoiceField(choices=Decision.Verdict.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    revision = serializers.IntegerField(
+        required=False, help_text="The revision whose results were judged; default: latest."
+    )
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -396,6 +402,7 @@ class SearchRevisionsApi(APIView):
                 k=data["k"],
                 region=data.get("region") or None,
                 mask_file=data.get("mask"),
+                clear_mask=data["clear_mask"],
                 client_address=client_address(request),
             )
         except DjangoValidationError as exc:
@@ -438,6 +445,7 @@ class SearchDecisionsApi(APIView):
                 image_id=data.get("image"),
                 verdict=data["verdict"],
                 note=data.get("note", ""),
+                revision=data.get("revision"),
                 client_address=client_address(request),
             )
         except DjangoValidationError as exc:

@@ -137,6 +137,11 @@ class RefineForm(FilterForm):
         help_text="Optional PNG the size of the photo, white = erased. Empty: keep the current.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
     )
+    clear_mask = forms.BooleanField(
+        required=False,
+        label="Search the whole photo again (no mask)",
+        help_text="Drops the current mask: nothing is erased in the new revision.",
+    )
 
     @classmethod
     def initial_for(cls, revision) -> dict:
@@ -164,6 +169,7 @@ class RefineForm(FilterForm):
             "k": data["k"],
             "region": data["region"].strip() or None,
             "mask_file": data["mask"] or None,
+            "clear_mask": data["clear_mask"],
         }
 
 

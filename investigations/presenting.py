@@ -111,10 +111,18 @@ def _full_urls(image_ids) -> dict[int, str]:
 
 
 def decision_summary(search: Search) -> str:
-    """One line for the team's history: what was decided about this search's hotels."""
-    latest = [d for (_, image), d in hotel_decisions(search).items() if image is None]
-    confirmed = [d.hotel_name for d in latest if d.verdict == Decision.Verdict.CONFIRMED]
-    rejected = sum(d.verdict == Decision.Verdict.REJECTED for d in latest)
+    """One line for the team's history: what was decided about this search's results."""
+    latest = hotel_decisions(search)
+    hotels = [d for (_, image), d in latest.items() if image is None]
+    photos = [d for (_, image), d in latest.items() if image is not None]
+    confirmed = [d.hotel_name for d in hotels if d.verdict == Decision.Verdict.CONFIRMED]
     parts = [f"confirmed: {', '.join(confirmed)}"] if confirmed else []
-    parts += [f"{rejected} rejected"] if rejected else []
+    parts += _counted(hotels, Decision.Verdict.REJECTED, "hotel", "rejected")
+    parts += _counted(photos, Decision.Verdict.CONFIRMED, "photo", "confirmed")
+    parts += _counted(photos, Decision.Verdict.REJECTED, "photo", "rejected")
     return "; ".join(parts) or "undecided"
+
+
+def _counted(decisions, verdict, noun, word) -> list[str]:
+    count = sum(d.verdict == verdict for d in decisions)
+    return [f"{count} {noun}{'s' if count != 1 else ''} {word}"] if count else []

@@ -312,17 +312,27 @@ def _revision_from(search: Search, *, number: int, user) -> SearchRevision:
 
 
 def search_revise(
-    *, search, user, filters=None, k=10, region=None, mask_file=None, client_address=None
+    *,
+    search,
+    user,
+    filters=None,
+    k=10,
+    region=None,
+    mask_file=None,
+    clear_mask=False,
+    client_address=None,
 ) -> SearchRevision:
     """Re-run a stored search's photo with other filters, k, region or a corrected mask.
 
-    `mask_file` None keeps the current mask. The new run becomes the next revision and
-    the search's current state; earlier revisions stay as they were. Raises like
-    `search_create`, and then writes nothing.
+    `mask_file` None keeps the current mask, unless `clear_mask` (nothing erased). The
+    new run becomes the next revision and the search's current state; earlier revisions
+    stay as they were. Raises like `search_create`, and then writes nothing.
     """
     _check_investigator(user)
+    if clear_mask and mask_file is not None:
+        raise ValidationError({"mask": "send a new mask or clear it, not both"})
     photo = _stored_upload(search.query_image, "query")
-    if mask_file is None and search.query_mask.name:
+    if mask_file is None and search.query_mask.name and not clear_mask:
         mask_file = _stored_upload(search.query_mask, "mask.png")
     run = _ranked_run(photo, mask_file, region, filters, k)
     new_mask = run.prepared.mask_sha256 not in ("", search.mask_sha256)
@@ -363,17 +373,18 @@ def _stored_upload(field_file, name) -> ContentFile:
 
 
 def decision_record(
-    *, search, user, hotel_id, image_id=None, verdict, note="", client_address=None
+    *, search, user, hotel_id, image_id=None, verdict, note="", revision=None, client_address=None
 ) -> Decision:
     """An investigator's verdict on a hotel (or one matching photo) of the search.
 
-    The hotel must be among the results of one of the search's revisions and the photo
-    among that hotel's shown matches, so a decision is always about what was shown.
+    The hotel must be among the results of `revision` (None: of the latest revision
+    that showed it) and the photo among that hotel's shown matches, so a decision is
+    always about what was shown.
     """
     _check_investigator(user)
     if verdict not in Decision.Verdict.values:
         raise ValidationError({"verdict": "use confirmed or rejected"})
-    revision, hotel = _shown_hotel(search, hotel_id, image_id)
+    revision, hotel = _shown_hotel(search, hotel_id, image_id, revision)
     decision = Decision(
         search=search,
         revision=revision,
@@ -396,9 +407,15 @@ def decision_record(
     return decision
 
 
-def _shown_hotel(search, hotel_id, image_id) -> tuple[int, dict]:
-    """(revision number, hotel result) of the latest revision that showed the hotel."""
-    for revision in search.revisions.order_by("-number"):
+def _shown_hotel(search, hotel_id, image_id, number=None) -> tuple[int, dict]:
+    """(revision number, hotel result) of revision `number`, or of the latest revision
+    that showed the hotel."""
+    revisions = search.revisions.order_by("-number")
+    if number is not None:
+        revisions = revisions.filter(number=number)
+        if not revisions.exists():
+            raise ValidationError({"revision": f"this search has no revision {number}"})
+    for revision in revisions:
         for hotel in revision.hotels:
             if hotel["hotel"]["id"] != hotel_id:
                 continue

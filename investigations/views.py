@@ -283,6 +283,7 @@ def decision_create(request, pk):
             decision_record(
                 search=search,
                 user=request.user,
+                revision=revision.number,
                 client_address=client_address(request),
                 **form.decision_arguments(),
             )

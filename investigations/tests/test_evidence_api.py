@@ -197,3 +197,19 @@ def test_decisions_become_labelled_pairs(search_body, alice, client_for):
     confirmed = {(m["image_id"], True) for m in top["matches"]}
     assert pairs == confirmed | {(image, False)}
     assert {p.query_file for p in labelled_pairs()} == {Search.objects.get().query_image.name}
+
+
+def test_rerun_without_the_mask_and_a_decision_on_the_first_revision(
+    search_body, alice, client_for
+):
+    url = f"/api/searches/{search_body['id']}/"
+    response = client_for(alice).post(f"{url}revisions/", {"clear_mask": "true", "k": 3})
+    assert response.status_code == 201, response.json()
+    assert response.json()["revisions"][1]["mask_sha256"] == ""
+    assert Search.objects.get().query_mask.name == ""
+    top = search_body["hotels"][0]["hotel"]["id"]
+    decision = {"hotel": top, "verdict": "confirmed", "revision": 1}
+    response = client_for(alice).post(f"{url}decisions/", decision, format="json")
+    assert response.status_code == 201 and response.json()["revision"] == 1
+    missing = client_for(alice).post(f"{url}decisions/", {**decision, "revision": 9})
+    assert missing.status_code == 400 and "revision" in missing.json()

@@ -26,11 +26,21 @@ def searches_visible_to(user) -> QuerySet[Search]:
     return Search.objects.filter(visible).select_related("owner", "team")
 
 
-def searches_expired(now=None) -> QuerySet[Search]:
+def searches_past_retention(now=None) -> QuerySet[Search]:
     now = now or timezone.now()
     return Search.objects.filter(
         created_at__lt=now - timedelta(days=settings.SEARCH_RETENTION_DAYS)
     )
+
+
+def searches_expired(now=None) -> QuerySet[Search]:
+    """Past retention and not kept by a legal hold on their case."""
+    return searches_past_retention(now).exclude(case__legal_hold=True)
+
+
+def searches_held(now=None) -> QuerySet[Search]:
+    """Past retention, kept only because their case is on legal hold."""
+    return searches_past_retention(now).filter(case__legal_hold=True)
 
 
 @dataclass(frozen=True)

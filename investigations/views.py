@@ -18,13 +18,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
-from PIL import Image, ImageOps
+from PIL import Image
 from rest_framework.throttling import ScopedRateThrottle
 
 from investigations.forms import DecisionForm, RefineForm, SearchForm
 from investigations.models import AuditEntry, Search
 from investigations.permissions import investigator_required
 from investigations.presenting import decision_summary, results_for, revision_of
+from investigations.previews import erased_preview
 from investigations.selectors import searches_visible_to
 from investigations.services import audit_record, decision_record, search_create, search_revise
 from matcher.services import IndexVersionMismatch
@@ -203,16 +204,6 @@ def _region_style(search, region) -> str:
     )
 
 
-def _paint_erased(photo, mask_file) -> None:
-    """Show what the investigator erased: the masked pixels tinted red, as on the canvas."""
-    if not mask_file.name:
-        return
-    with mask_file.open("rb") as fh, Image.open(fh) as mask:
-        erased = mask.convert("L").point(lambda value: 140 if value > 127 else 0)
-    if erased.size == photo.size:
-        photo.paste(Image.new("RGB", photo.size, (220, 30, 30)), mask=erased)
-
-
 def _upright_size(search) -> tuple[int, int] | None:
     try:
         with search.query_image.open("rb") as fh, Image.open(fh) as image:
@@ -246,12 +237,9 @@ def query_preview(request, pk):
     search = _visible_search(request, pk)
     revision = _shown_revision(request, search)
     try:
-        with search.query_image.open("rb") as fh, Image.open(fh) as image:
-            upright = ImageOps.exif_transpose(image).convert("RGB")
-        _paint_erased(upright, revision.query_mask)
+        upright = erased_preview(search, revision.query_mask, PREVIEW_LONG_SIDE)
     except (OSError, ValueError):
         raise Http404("The query photo is no longer available.") from None
-    upright.thumbnail((PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE))
     buffer = io.BytesIO()
     upright.save(buffer, "JPEG", quality=85)
     audit_record(

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.urls import URLResolver, get_resolver
 
-INVESTIGATOR_ONLY = (r"^investigate/", r"^api/searches/")
+INVESTIGATOR_ONLY = (r"^investigate/", r"^api/searches/", r"^api/cases/")
 ADMIN_ONLY = (r"^admin/",)
 PUBLIC = (
     r"^$",  # upload page
@@ -49,14 +49,15 @@ def classify(route):
     return None
 
 
-def concrete(route, search_id, image_id=None):
-    """A real path for a route: <uuid> = the given search, <revision> its first revision,
-    <image_id> = `image_id` (a photo the search shows), other converters sampled."""
+def concrete(route, search, image_id=None):
+    """A real path for a route: <uuid> = the search (its case on case routes), <revision>
+    its first revision, <image_id> = `image_id` (a photo it shows), others sampled."""
 
     def fill(match):
         converter, name = match.group(1) or "str", match.group(2)
         if converter == "uuid":
-            return str(search_id)
+            on_case = "cases/" in route and search is not None
+            return str(search.case_id if on_case else getattr(search, "pk", search))
         if name == "revision":
             return "1"
         if name == "image_id" and image_id is not None:
@@ -112,7 +113,10 @@ def alice_search(alice, make_search, shown_photo):
     fields = ("id", "name", "city", "country_code", "latitude", "longitude")
     summary = {field: getattr(hotel, field) for field in fields} | {"chain": None}
     result = {"rank": 1, "score": 0.9, "hotel": summary}
-    return make_search(alice, hotels=[{**result, "matches": [match]}])
+    from investigations.cases import case_create
+
+    case = case_create(user=alice, reference="A-1", title="the team's case")
+    return make_search(alice, hotels=[{**result, "matches": [match]}], case=case)
 
 
 @pytest.mark.django_db
@@ -127,7 +131,7 @@ def test_non_investigators_are_refused_everywhere(
         user = django_user_model.objects.create_user("staff", is_staff=True)
     client = client_for(user)
     for route in routes_of("investigator"):
-        path = concrete(route, alice_search.pk)
+        path = concrete(route, alice_search)
         for method in ("get", "post"):
             response = getattr(client, method)(path)
             assert _refused(response), f"{who} {method.upper()} {path} -> {response.status_code}"
@@ -142,7 +146,7 @@ def test_token_without_investigator_rights_is_refused(traveller, alice_search):
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=traveller).key}")
     for route in routes_of("investigator"):
         if route.startswith("api/"):
-            response = client.get(concrete(route, alice_search.pk))
+            response = client.get(concrete(route, alice_search))
             assert response.status_code == 403, route
 
 
@@ -152,7 +156,7 @@ def test_other_team_gets_404_for_search_objects(bob, alice_search, client_for):
     for route in routes_of("investigator"):
         if "<uuid:" not in route:
             continue
-        path = concrete(route, alice_search.pk, alice_search.hotels[0]["matches"][0]["image_id"])
+        path = concrete(route, alice_search, alice_search.hotels[0]["matches"][0]["image_id"])
         assert client.get(path).status_code == 404, path
 
 
@@ -166,7 +170,7 @@ def test_owner_and_teammate_reach_search_objects(
         for route in routes_of("investigator"):
             if "<uuid:" in route and route.startswith("api/"):
                 image_id = alice_search.hotels[0]["matches"][0]["image_id"]
-                path = concrete(route, alice_search.pk, image_id)
+                path = concrete(route, alice_search, image_id)
                 response = client.get(path)
                 assert response.status_code == 200, f"{user} GET {path}"
 
@@ -200,7 +204,7 @@ def test_admin_needs_staff(who, request, client_for):
 def test_public_urls_open_to_anonymous(client_for, alice_search):
     client = client_for(None)
     for route in routes_of("public"):
-        response = client.get(concrete(route, alice_search.pk))
+        response = client.get(concrete(route, alice_search))
         assert response.status_code not in (401, 403), route
         assert response.status_code < 500, route
 

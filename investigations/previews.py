@@ -1,0 +1,27 @@
+"""The query photo as investigators see it: upright, without metadata, and with the
+erased area tinted red, as the eraser showed it (pages, compare view, reports)."""
+
+from PIL import Image, ImageOps
+
+ERASED_RGB = (220, 30, 30)
+
+
+def erased_preview(search, mask_file, long_side: int) -> Image.Image:
+    """Upright RGB copy at most `long_side` pixels; `mask_file` (a revision's) tinted.
+
+    Raises OSError or ValueError when the stored photo cannot be read.
+    """
+    with search.query_image.open("rb") as fh, Image.open(fh) as image:
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+    _paint_erased(upright, mask_file)
+    upright.thumbnail((long_side, long_side))
+    return upright
+
+
+def _paint_erased(photo, mask_file) -> None:
+    if not mask_file.name:
+        return
+    with mask_file.open("rb") as fh, Image.open(fh) as mask:
+        erased = mask.convert("L").point(lambda value: 140 if value > 127 else 0)
+    if erased.size == photo.size:
+        photo.paste(Image.new("RGB", photo.size, ERASED_RGB), mask=erased)

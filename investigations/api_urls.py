@@ -1,6 +1,6 @@
 from django.urls import path
 
-from investigations import api, api_cases
+from investigations import api, api_cases, api_masks
 
 app_name = "investigations_api"
 # One shown match of one revision: its evidence lives under here.
@@ -13,6 +13,7 @@ urlpatterns = [
     path("searches/<uuid:pk>/query-image", api.SearchQueryImageApi.as_view(), name="query-image"),
     path("searches/<uuid:pk>/revisions/", api.SearchRevisionsApi.as_view(), name="revisions"),
     path("searches/<uuid:pk>/report.pdf", api_cases.SearchReportApi.as_view(), name="report"),
+    path("suggest-mask/", api_masks.SuggestMaskApi.as_view(), name="suggest-mask"),
     path("cases/", api_cases.CasesApi.as_view(), name="cases"),
     path("cases/<uuid:pk>/", api_cases.CaseDetailApi.as_view(), name="case-detail"),
     path("cases/<uuid:pk>/report.pdf", api_cases.CaseReportApi.as_view(), name="case-report"),

@@ -242,6 +242,8 @@ class AuditEntry(models.Model):
         CASE_ATTACH = "case_attach"
         LEGAL_HOLD = "legal_hold"
         LEGAL_HOLD_RELEASE = "legal_hold_release"
+        # A photo sent for a suggested erase mask (processed, not stored).
+        SUGGEST_MASK = "suggest_mask"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(

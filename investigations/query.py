@@ -46,7 +46,7 @@ class PreparedQuery:
     region: list | None = None
 
 
-def _load(upload, field, formats) -> tuple[bytes, Image.Image]:
+def load_photo(upload, field, formats) -> tuple[bytes, Image.Image]:
     """Bytes and fully decoded image, with the traveller intake's limits and messages."""
     try:
         data = intake.read_limited(upload, field)
@@ -113,7 +113,7 @@ def extract_exif(image: Image.Image) -> dict:
 
 def read_mask(upload, size) -> tuple[np.ndarray, bytes]:
     """A PNG the size of the upright photo; white (or opaque white strokes) = erased."""
-    data, mask = _load(upload, "mask", ("PNG",))
+    data, mask = load_photo(upload, "mask", ("PNG",))
     if mask.size != size:
         raise ValidationError(
             {"mask": f"mask is {mask.width}x{mask.height} but the photo is {size[0]}x{size[1]}"}
@@ -141,7 +141,7 @@ def parse_region(text, size) -> list[int]:
 
 def prepare_query(image_file, mask_file=None, region=None) -> PreparedQuery:
     """Validate everything and build the matcher's input; raises ValidationError."""
-    data, original = _load(image_file, "image", tuple(QUERY_FORMATS))
+    data, original = load_photo(image_file, "image", tuple(QUERY_FORMATS))
     exif = extract_exif(original)
     image = ImageOps.exif_transpose(original).convert("RGB")
     mask, mask_data = read_mask(mask_file, image.size) if mask_file else (None, b"")

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.urls import URLResolver, get_resolver
 
-INVESTIGATOR_ONLY = (r"^investigate/", r"^api/searches/", r"^api/cases/")
+INVESTIGATOR_ONLY = (r"^investigate/", r"^api/searches/", r"^api/cases/", r"^api/suggest-mask/")
 ADMIN_ONLY = (r"^admin/",)
 PUBLIC = (
     r"^$",  # upload page

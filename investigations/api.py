@@ -32,7 +32,7 @@ from investigations.services import (
     searches_create,
 )
 from matcher.services import IndexVersionMismatch, MatchGone, verified_count
-from retrieval.explain import NotDecomposable
+from retrieval.errors import NotDecomposable
 from traffickcam.client import client_address
 
 FILTER_KEYS = ("country", "city", "chain", "near", "radius_km")

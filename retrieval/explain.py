@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from retrieval.errors import NotDecomposable
 from retrieval.pooling import keep_weights
 from retrieval.whitening import Whitening
 
@@ -26,10 +27,6 @@ CLAMP = 1e-6  # `pooling.gem` clamps cells at this before pooling: so does the s
 # Stored scores are rounded to 6 places and some indexes keep half floats: a turn within
 # this of the search's cosine is the turn that produced it.
 SAME_SCORE = 2e-3
-
-
-class NotDecomposable(ValueError):
-    """The descriptor's pooling is not linear in the cells (GeM p != 1, several scales)."""
 
 
 @dataclass(frozen=True)

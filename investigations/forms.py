@@ -1,4 +1,5 @@
-"""The HTML forms: a new search, a refined re-run of one, and a decision on a match.
+"""The HTML forms: a new search, a refined re-run of one, a decision on a match, cases
+(open, edit, attach a search) and the filters of the team's history.
 
 Only shapes are checked here (numbers are numbers, both of lat/lon given); what the
 photo, mask and region mean is checked once, by the services, for the pages and the
@@ -6,9 +7,12 @@ API alike.
 """
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from investigations.models import Decision
+from investigations.cases import cases_visible_to
+from investigations.models import Case, Decision
+from investigations.selectors import team_of
 from rooms.geo import MAX_RADIUS_KM, MIN_RADIUS_KM
 from rooms.models import Chain
 
@@ -19,13 +23,15 @@ NOTE_MAX_LENGTH = 1000
 
 
 class ServiceErrorsMixin:
+    service_fields = SERVICE_FIELDS
+
     def add_service_errors(self, error: ValidationError) -> None:
         """Show the service's reasons next to the fields they concern."""
         if not hasattr(error, "error_dict"):
             self.add_error(None, error)
             return
         for field, messages in error.message_dict.items():
-            target = SERVICE_FIELDS.get(field, field if field in self.fields else None)
+            target = self.service_fields.get(field, field if field in self.fields else None)
             for message in messages:
                 # A reason about a field this form lacks keeps its name, to stay readable.
                 known = target or field == "__all__"
@@ -91,7 +97,18 @@ class FilterForm(ServiceErrorsMixin, forms.Form):
         return filters or None
 
 
+def team_cases(user):
+    return cases_visible_to(user).order_by("reference")
+
+
+class CaseChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, case):
+        return f"{case.reference}: {case.title}"
+
+
 class SearchForm(FilterForm):
+    """A new search, optionally into one of the team's cases or a case opened with it."""
+
     image = forms.FileField(
         label="Photo",
         help_text="JPEG, PNG, WebP or HEIC, as taken. It is stored privately for your team.",
@@ -106,10 +123,48 @@ class SearchForm(FilterForm):
     # "x,y,w,h" in pixels of the upright photo, set by the eraser's region tool.
     region = forms.CharField(required=False, widget=forms.HiddenInput, max_length=80)
 
+    case = CaseChoiceField(
+        queryset=Case.objects.none(), required=False, label="Case", empty_label="No case"
+    )
+    new_case_reference = forms.CharField(
+        required=False,
+        max_length=60,
+        label="New case reference",
+        help_text="Your team's case number. Leave empty to use the case chosen above.",
+    )
+    new_case_title = forms.CharField(required=False, max_length=200, label="New case title")
+
     field_order = ["image", "mask", "region"]
+    # The case opened with the search: `case_create`'s reasons go next to its fields.
+    service_fields = {
+        **SERVICE_FIELDS,
+        "reference": "new_case_reference",
+        "title": "new_case_title",
+    }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["case"].queryset = team_cases(user)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("new_case_reference", "").strip():
+            return data
+        if data.get("case"):
+            self.add_error("new_case_reference", "Choose a case or open a new one, not both.")
+        elif not data.get("new_case_title", "").strip():
+            self.add_error("new_case_title", "Give the new case a title.")
+        return data
+
+    def new_case(self) -> dict | None:
+        """Arguments for `case_create` when a case is opened with this search."""
+        reference = self.cleaned_data["new_case_reference"].strip()
+        if not reference:
+            return None
+        return {"reference": reference, "title": self.cleaned_data["new_case_title"]}
 
     def search_arguments(self) -> dict:
-        """Keyword arguments for `search_create` (besides user and client address)."""
+        """Keyword arguments for `search_create` (besides user, client address and case)."""
         data = self.cleaned_data
         return {
             "image_file": data["image"],
@@ -196,3 +251,82 @@ class DecisionForm(ServiceErrorsMixin, forms.Form):
             "verdict": data["verdict"],
             "note": data["note"].strip(),
         }
+
+
+class CaseForm(ServiceErrorsMixin, forms.ModelForm):
+    """Open a case: the service checks the reference is new to the team."""
+
+    class Meta:
+        model = Case
+        fields = ["reference", "title", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+
+class CaseEditForm(ServiceErrorsMixin, forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["title", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 5})}
+
+
+class AttachForm(ServiceErrorsMixin, forms.Form):
+    """Which of the team's cases a search is in (none: out of any), and "same room"."""
+
+    case = CaseChoiceField(
+        queryset=Case.objects.none(), required=False, label="Case", empty_label="No case"
+    )
+    same_room = forms.BooleanField(
+        required=False,
+        label="Same room as the case's other “same room” photos",
+        help_text="Their hotels are ranked together in the case's combined ranking.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["case"].queryset = team_cases(user)
+
+    def attach_arguments(self) -> dict:
+        case = self.cleaned_data["case"]
+        # Outside a case "same room" means nothing: cleared, so it is not carried over.
+        return {"case": case, "same_room": bool(case) and self.cleaned_data["same_room"]}
+
+
+class HistoryFilterForm(forms.Form):
+    """The team's history narrowed by case, investigator and day (UTC)."""
+
+    case = CaseChoiceField(
+        queryset=Case.objects.none(), required=False, label="Case", empty_label="Any case"
+    )
+    investigator = forms.ModelChoiceField(
+        queryset=None, required=False, label="Investigator", empty_label="Anyone"
+    )
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["case"].queryset = team_cases(user)
+        self.fields["investigator"].queryset = _team_members(user)
+
+    def filtered(self, searches):
+        """`searches` narrowed by the valid filters; an invalid one is shown, not applied."""
+        self.is_valid()
+        data = self.cleaned_data
+        lookups = {
+            "case": data.get("case"),
+            "owner": data.get("investigator"),
+            "created_at__date__gte": data.get("date_from"),
+            "created_at__date__lte": data.get("date_to"),
+        }
+        return searches.filter(**{key: value for key, value in lookups.items() if value})
+
+
+def _team_members(user):
+    users = get_user_model().objects.order_by("username")
+    team = team_of(user)
+    # Without a team an investigator sees only their own searches: only they are listed.
+    return users.filter(team_membership__team=team) if team else users.filter(pk=user.pk)

@@ -1,5 +1,5 @@
 """Investigator pages: the search form (eraser), results and their revisions, the compare
-view, decisions, the team's recent searches.
+view, decisions, the team's recent searches. Case pages are in `views_cases`.
 
 Thin views: the forms collect, the services validate, rank and record, selectors decide
 what a user may see. Every page here may show a victim's photo, so nothing is cached.
@@ -11,17 +11,25 @@ import math
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image
 from rest_framework.throttling import ScopedRateThrottle
 
-from investigations.forms import DecisionForm, RefineForm, SearchForm
+from investigations.cases import case_create, case_of
+from investigations.forms import (
+    AttachForm,
+    DecisionForm,
+    HistoryFilterForm,
+    RefineForm,
+    SearchForm,
+)
 from investigations.models import AuditEntry, Search
 from investigations.permissions import investigator_required
 from investigations.presenting import decision_summary, results_for, revision_of
@@ -33,6 +41,7 @@ from rooms.selectors import EARTH_RADIUS_KM
 from traffickcam.client import client_address
 
 PREVIEW_LONG_SIDE = 1600
+THUMB_LONG_SIDE = 320  # ?size=thumb: lists and case cards (shown at ~160 px, sharp on HiDPI)
 # Mid-way through a model change: retrying later works, nothing was written.
 INDEX_UPDATING = "Search is temporarily unavailable (the index is being updated). Try again soon."
 RECENT_PER_PAGE = 20
@@ -61,18 +70,18 @@ class SearchPageThrottle(ScopedRateThrottle):
 @require_http_methods(["GET", "POST"])
 def search_page(request):
     if request.method == "GET":
-        return render(request, "investigations/search.html", {"form": SearchForm()})
+        # ?case=<id>: "add a photo" from a case page comes with that case chosen.
+        form = SearchForm(user=request.user, initial={"case": request.GET.get("case")})
+        return render(request, "investigations/search.html", {"form": form})
     throttle = SearchPageThrottle()
     if not throttle.allow_request(request, throttle):
-        context = {"form": SearchForm(), "page_error": _throttled_reason(throttle)}
+        context = {"form": SearchForm(user=request.user), "page_error": _throttled_reason(throttle)}
         return render(request, "investigations/search.html", context, status=429)
-    form = SearchForm(request.POST, request.FILES)
+    form = SearchForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return render(request, "investigations/search.html", {"form": form}, status=400)
     try:
-        search = search_create(
-            user=request.user, client_address=client_address(request), **form.search_arguments()
-        )
+        search = _search_in_case(request, form)
     except ValidationError as exc:
         form.add_service_errors(exc)
         return render(request, "investigations/search.html", {"form": form}, status=400)
@@ -80,6 +89,22 @@ def search_page(request):
         context = {"form": form, "page_error": INDEX_UPDATING}
         return render(request, "investigations/search.html", context, status=503)
     return redirect("investigations:search-detail", pk=search.pk)
+
+
+def _search_in_case(request, form) -> Search:
+    """The search, in the chosen case or in one opened with it: both are kept or neither,
+    so a refused photo leaves no empty case behind."""
+    address = client_address(request)
+    with transaction.atomic():
+        new_case = form.new_case()
+        case = (
+            case_create(user=request.user, client_address=address, **new_case)
+            if new_case
+            else form.cleaned_data["case"]
+        )
+        return search_create(
+            user=request.user, client_address=address, case=case, **form.search_arguments()
+        )
 
 
 def _throttled_reason(throttle) -> str:
@@ -109,7 +134,9 @@ def _shown_revision(request, search, number=None):
     return revision_of(search, number or request.GET.get("revision"))
 
 
-def _results_page(request, search, revision, *, refine_form=None, errors=None, status=200):
+def _results_page(
+    request, search, revision, *, refine_form=None, attach_form=None, errors=None, status=200
+):
     """The results of one revision; `errors` = decision form errors by (hotel, image)."""
     hotels = results_for(search, revision)
     query_point = _query_point(search)
@@ -136,6 +163,11 @@ def _results_page(request, search, revision, *, refine_form=None, errors=None, s
         "query_point": query_point,
         "map_tile_url": settings.MAP_TILE_URL,
         "exports": _export_links(search),
+        "case": case_of(request.user, search.case_id) if search.case_id else None,
+        "attach_form": attach_form
+        or AttachForm(
+            user=request.user, initial={"case": search.case_id, "same_room": search.same_room}
+        ),
         "page_url": _results_url(search, revision),
         "refine_form": refine_form or RefineForm(initial=RefineForm.initial_for(revision)),
         "upright_size": _upright_size(search),
@@ -220,7 +252,11 @@ def _export_links(search) -> list[tuple[str, str]]:
     # The API's exports: session auth works there too, and they write the audit entry.
     return [
         (label, reverse(f"investigations_api:{name}", kwargs={"pk": search.pk}))
-        for label, name in (("CSV", "export-csv"), ("JSON", "export-json"))
+        for label, name in (
+            ("CSV", "export-csv"),
+            ("JSON", "export-json"),
+            ("Report (PDF)", "report"),
+        )
     ]
 
 
@@ -232,12 +268,14 @@ def query_preview(request, pk):
 
     Browsers cannot all show HEIC, and the original file's EXIF (GPS, serial) belongs
     in the results table, not in a file that gets saved by right-click. Audited like
-    the API's download of the original. ?revision=N tints that revision's mask.
+    the API's download of the original. ?revision=N tints that revision's mask;
+    ?size=thumb is a small copy for lists.
     """
     search = _visible_search(request, pk)
     revision = _shown_revision(request, search)
+    long_side = THUMB_LONG_SIDE if request.GET.get("size") == "thumb" else PREVIEW_LONG_SIDE
     try:
-        upright = erased_preview(search, revision.query_mask, PREVIEW_LONG_SIDE)
+        upright = erased_preview(search, revision.query_mask, long_side)
     except (OSError, ValueError):
         raise Http404("The query photo is no longer available.") from None
     buffer = io.BytesIO()
@@ -374,13 +412,22 @@ def _compare_page(request, search, revision, image_id, *, errors=None, status=20
 @investigator_required
 @require_GET
 def search_list(request):
-    searches = (
+    filters = HistoryFilterForm(request.GET, user=request.user)
+    searches = filters.filtered(
         searches_visible_to(request.user)
+        .select_related("case")
         .annotate(revision_count=Count("revisions"))
         .order_by("-created_at")
     )
     page = Paginator(searches, RECENT_PER_PAGE).get_page(request.GET.get("page"))
     for search in page.object_list:
         search.decision_summary = decision_summary(search)
-    context = {"page": page, "retention_days": settings.SEARCH_RETENTION_DAYS}
+    # The filters in use, kept in the other pages' links.
+    kept = {name: value for name, value in request.GET.items() if name != "page" and value}
+    context = {
+        "page": page,
+        "filters": filters,
+        "filter_query": urlencode(kept),
+        "retention_days": settings.SEARCH_RETENTION_DAYS,
+    }
     return render(request, "investigations/search_list.html", context)

@@ -9,6 +9,10 @@
  * Without JS (or without canvas support) the form posts the photo alone: this script
  * adds the `mask` file and the `region` field, and sends the form with fetch so that a
  * validation error keeps the photo and the strokes on the page.
+ *
+ * "Suggest mask" sends the photo to the server's person detector and adds the mask it
+ * returns as one more layer of the painting: undo removes it, the brush adds to it, and
+ * the mask sent with the search includes it.
  */
 (function () {
   "use strict";
@@ -28,6 +32,7 @@
   var undoButton = document.getElementById("eraser-undo");
   var clearButton = document.getElementById("eraser-clear");
   var status = document.getElementById("eraser-status");
+  var suggestButton = document.getElementById("eraser-suggest"); // absent: no detector
   var modeInputs = form.querySelectorAll("input[name=eraser-mode]");
 
   var bitmap = null; // the upright photo at full resolution
@@ -36,6 +41,7 @@
   var state = { strokes: [], region: null };
   var history = [];
   var drawing = null; // stroke or region being dragged
+  var suggesting = false;
 
   panel.hidden = false;
   document.documentElement.classList.add("has-eraser");
@@ -56,9 +62,14 @@
   function syncControls() {
     undoButton.disabled = history.length === 0;
     clearButton.disabled = state.strokes.length === 0 && !state.region;
-    var erased = state.strokes.length;
+    if (suggestButton) suggestButton.disabled = !bitmap || suggesting;
+    var painted = state.strokes.filter(function (stroke) {
+      return !stroke.layer;
+    }).length;
+    var suggested = painted < state.strokes.length;
     status.textContent = bitmap
-      ? erased + (erased === 1 ? " stroke" : " strokes") +
+      ? (suggested ? "Suggested mask and " : "") +
+        painted + (painted === 1 ? " stroke" : " strokes") +
         (state.region ? ", region set" : ", whole photo searched")
       : "Choose a photo to start.";
   }
@@ -86,6 +97,7 @@
   // --- drawing ------------------------------------------------------------------------
 
   function paintStroke(ctx, stroke, factor, color) {
+    if (stroke.layer) return paintLayer(ctx, stroke, factor, color);
     ctx.strokeStyle = color;
     ctx.fillStyle = color;
     ctx.lineWidth = stroke.size * factor;
@@ -104,6 +116,26 @@
       ctx.lineTo(points[i][0] * factor, points[i][1] * factor);
     }
     ctx.stroke();
+  }
+
+  function paintLayer(ctx, stroke, factor, color) {
+    // The suggested mask (white where erased, clear elsewhere) in `color`, at `factor`.
+    // Kept per size and colour: render() runs on every pointer move.
+    var width = Math.round(stroke.layer.width * factor);
+    var height = Math.round(stroke.layer.height * factor);
+    var key = width + "x" + height + color;
+    if (!stroke.tinted || stroke.tinted.key !== key) {
+      var canvas = document.createElement("canvas");
+      canvas.width = width;
+      canvas.height = height;
+      var tctx = canvas.getContext("2d");
+      tctx.drawImage(stroke.layer, 0, 0, width, height);
+      tctx.globalCompositeOperation = "source-in";
+      tctx.fillStyle = color;
+      tctx.fillRect(0, 0, width, height);
+      stroke.tinted = { key: key, canvas: canvas };
+    }
+    ctx.drawImage(stroke.tinted.canvas, 0, 0);
   }
 
   function render() {
@@ -216,6 +248,106 @@
     commit({ strokes: [], region: null });
     render();
   });
+
+  // --- suggested mask -------------------------------------------------------------------
+
+  function csrfToken() {
+    var field = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  function layerFrom(blob, size) {
+    // The server's grayscale PNG (white = erase) as white-on-transparent, upright size.
+    return createImageBitmap(blob).then(function (png) {
+      var canvas = document.createElement("canvas");
+      canvas.width = size.width;
+      canvas.height = size.height;
+      var ctx = canvas.getContext("2d");
+      ctx.drawImage(png, 0, 0, size.width, size.height);
+      var pixels = ctx.getImageData(0, 0, size.width, size.height);
+      var data = pixels.data;
+      for (var i = 0; i < data.length; i += 4) {
+        data[i + 3] = data[i] > 127 ? 255 : 0;
+        data[i] = data[i + 1] = data[i + 2] = 255;
+      }
+      ctx.putImageData(pixels, 0, 0);
+      return canvas;
+    });
+  }
+
+  function askDetector(file) {
+    var data = new FormData();
+    data.append("image", file);
+    return fetch(suggestButton.getAttribute("data-url"), {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() },
+    }).then(function (response) {
+      if (!response.ok) {
+        return response
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (body) {
+            throw new Error(reason(body) || "the server answered " + response.status);
+          });
+      }
+      var found = Number(response.headers.get("X-People-Found") || 0);
+      return response.blob().then(function (blob) {
+        return { found: found, blob: blob };
+      });
+    });
+  }
+
+  function reason(body) {
+    // {"detail": "..."} or, for a refused photo, {"image": ["..."]}.
+    if (body.detail) return body.detail;
+    var first = Object.keys(body).map(function (key) {
+      return [].concat(body[key])[0];
+    })[0];
+    return first ? String(first) : "";
+  }
+
+  function foundMessage(found) {
+    if (!found) return "No person found: paint by hand.";
+    return found + (found === 1 ? " person" : " people") + " found: check the red area.";
+  }
+
+  function suggest() {
+    var file = fileInput.files && fileInput.files[0];
+    var photo = bitmap;
+    if (!file || !photo || suggesting) return;
+    suggesting = true;
+    syncControls();
+    status.textContent = "Looking for people in the photo…";
+    askDetector(file)
+      .then(function (answer) {
+        if (!answer.found) return { found: 0, layer: null };
+        return layerFrom(answer.blob, photo).then(function (layer) {
+          return { found: answer.found, layer: layer };
+        });
+      })
+      .then(function (result) {
+        suggesting = false;
+        if (bitmap !== photo) return syncControls(); // another photo was chosen meanwhile
+        if (result.layer) {
+          commit({ strokes: state.strokes.concat([{ layer: result.layer }]), region: state.region });
+          render();
+        } else {
+          syncControls();
+        }
+        status.textContent = foundMessage(result.found);
+      })
+      .catch(function (err) {
+        suggesting = false;
+        syncControls();
+        status.textContent = "No mask could be suggested (" + err.message + "): paint by hand.";
+      });
+  }
+
+  if (suggestButton) suggestButton.addEventListener("click", suggest);
 
   fileInput.addEventListener("change", function () {
     var file = fileInput.files && fileInput.files[0];

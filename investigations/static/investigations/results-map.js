@@ -1,29 +1,17 @@
 /*
- * Map of the ranked hotels (vendored Leaflet, nothing fetched from a CDN).
- *
- * Background tiles only when settings.MAP_TILE_URL is set; otherwise the markers are
- * drawn on a plain background with a graticule, so the page works offline and no
- * third-party tile server learns which places an investigation is looking at.
+ * Map of the ranked hotels of one search (offline-map.js: no tiles unless configured).
  */
 (function () {
   "use strict";
 
   var element = document.getElementById("results-map");
-  if (!element || !window.L) return;
+  if (!element || !window.L || !window.OfflineMap) return;
   var points = JSON.parse(document.getElementById("map-points").textContent);
-  var tileUrl = JSON.parse(document.getElementById("map-tile-url").textContent);
   if (!points.length) return;
 
-  var map = L.map(element, { worldCopyJump: true, attributionControl: Boolean(tileUrl) });
-  if (tileUrl) {
-    L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
-  } else {
-    drawGraticule(map);
-  }
-  L.control.scale({ imperial: false }).addTo(map);
-
+  var map = OfflineMap.create(element);
+  var escapeHtml = OfflineMap.escapeHtml;
   var queryPoint = JSON.parse(document.getElementById("map-query-point").textContent);
-  var SPREAD_PX = 16; // markers closer than this on screen are fanned out around their spot
 
   // Added from the last rank to the first: later layers draw on top, so #1 stays visible.
   var markers = points
@@ -36,7 +24,7 @@
     return [point.lat, point.lon];
   });
   if (queryPoint) {
-    addQueryPhoto(queryPoint);
+    OfflineMap.photoMarker(map, queryPoint, "photo", "Where the query photo was taken (its GPS tags)");
     bounds.push([queryPoint.lat, queryPoint.lon]);
   }
 
@@ -64,93 +52,13 @@
     return marker;
   }
 
-  function addQueryPhoto(place) {
-    // A square labelled "photo": unlike any hotel marker, and drawn under them.
-    var icon = L.divIcon({ className: "inv-map-query", html: "photo", iconSize: [40, 18] });
-    L.marker([place.lat, place.lon], { icon: icon, zIndexOffset: -1000, keyboard: false, title: "Where the query photo was taken (its GPS tags)" })
-      .bindPopup("Where the query photo was taken, by its own GPS tags")
-      .addTo(map);
-  }
-
-  function spread() {
-    // Hotels on one spot (or nearly) are fanned out on a small circle, so every rank
-    // stays visible and clickable; each returns to its true place when zoomed apart.
-    var groups = [];
-    markers.forEach(function (marker) {
-      var spot = map.latLngToLayerPoint([marker.point.lat, marker.point.lon]);
-      var group = groups.find(function (g) {
-        return g.spot.distanceTo(spot) < SPREAD_PX;
-      });
-      if (group) group.members.push(marker);
-      else groups.push({ spot: spot, members: [marker] });
-    });
-    groups.forEach(function (group) {
-      var count = group.members.length;
-      group.members
-        .sort(function (a, b) {
-          return a.point.rank - b.point.rank;
-        })
-        .forEach(function (marker, index) {
-          var offset = L.point(0, 0);
-          if (count > 1) {
-            var angle = -Math.PI / 2 + (2 * Math.PI * index) / count;
-            var radius = SPREAD_PX + 2 * count;
-            offset = L.point(Math.cos(angle) * radius, Math.sin(angle) * radius);
-          }
-          marker.setLatLng(map.layerPointToLatLng(group.spot.add(offset)));
-        });
-    });
-  }
-
-  function frame() {
-    if (bounds.length === 1) {
-      map.setView(bounds[0], tileUrl ? 13 : 6);
-    } else {
-      map.fitBounds(bounds, { padding: [30, 30], maxZoom: 14 });
-    }
-  }
-
-  var FitControl = L.Control.extend({
-    options: { position: "topright" },
-    onAdd: function () {
-      var button = L.DomUtil.create("button", "inv-map-fit");
-      button.type = "button";
-      button.textContent = "Fit all";
-      button.title = "Show every ranked hotel" + (queryPoint ? " and the photo's position" : "");
-      L.DomEvent.disableClickPropagation(button);
-      L.DomEvent.on(button, "click", frame);
-      return button;
-    },
-  });
-  new FitControl().addTo(map);
+  var frame = OfflineMap.framer(map, bounds);
+  OfflineMap.fitControl(
+    map, frame, "Show every ranked hotel" + (queryPoint ? " and the photo's position" : "")
+  );
+  var spread = OfflineMap.spreader(map, markers);
   map.on("zoomend viewreset", spread);
   frame();
   spread();
-  // Phones rotate and desktops resize: keep every ranked hotel in view.
-  if (window.ResizeObserver) {
-    var lastWidth = element.clientWidth;
-    new ResizeObserver(function () {
-      if (element.clientWidth === lastWidth) return;
-      lastWidth = element.clientWidth;
-      map.invalidateSize();
-      frame();
-    }).observe(element);
-  }
-
-  function drawGraticule(target) {
-    // Lines every 10 degrees give a sense of scale and direction without any tiles.
-    var style = { color: "#9aa6b8", weight: 1, opacity: 0.6, interactive: false };
-    for (var lat = -80; lat <= 80; lat += 10) {
-      L.polyline([[lat, -180], [lat, 180]], style).addTo(target);
-    }
-    for (var lon = -180; lon <= 180; lon += 10) {
-      L.polyline([[-85, lon], [85, lon]], style).addTo(target);
-    }
-  }
-
-  function escapeHtml(text) {
-    var div = document.createElement("div");
-    div.textContent = String(text);
-    return div.innerHTML;
-  }
+  OfflineMap.keepFramed(map, element, frame);
 })();

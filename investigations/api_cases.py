@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from investigations.api import CombinedHotelSerializer, _private, _visible_search
+from investigations.audit import audit_record
 from investigations.cases import (
     case_create,
     case_of,
@@ -26,7 +27,6 @@ from investigations.models import AuditEntry
 from investigations.permissions import IsInvestigator
 from investigations.presenting import decision_summary
 from investigations.reports import ReportUnavailable, case_report_pdf, search_report_pdf
-from investigations.services import audit_record
 from traffickcam.client import client_address
 
 

@@ -22,10 +22,10 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from investigations.api import _private
+from investigations.audit import audit_record
 from investigations.models import AuditEntry
 from investigations.permissions import IsInvestigator
 from investigations.query import QUERY_FORMATS, load_photo
-from investigations.services import audit_record
 from traffickcam.client import client_address
 
 
@@ -42,7 +42,8 @@ class SuggestMaskApi(APIView):
     @extend_schema(
         request={"multipart/form-data": SuggestMaskInputSerializer},
         responses={(200, "image/png"): OpenApiTypes.BINARY},
-        summary="Suggest an erase mask: white where people were found (correct it by hand)",
+        summary="Suggest an erase mask: white where people were found (correct it by hand); "
+        "X-People-Found: how many separate regions it covers",
     )
     def post(self, request):
         from retrieval.people import find_people, outline_mask
@@ -63,8 +64,16 @@ class SuggestMaskApi(APIView):
             sha256=hashlib.sha256(data).hexdigest(),
         )
         response = _private(HttpResponse(_png(mask), content_type="image/png"), "inline")
-        response["X-People-Found"] = str(len(people))
+        response["X-People-Found"] = str(_regions(mask) if people else 0)
         return response
+
+
+def _regions(mask: np.ndarray) -> int:
+    """Separate erased regions: a face and a body seen apart are still one person."""
+    import cv2
+
+    count, _ = cv2.connectedComponents(mask.astype(np.uint8))
+    return count - 1  # label 0 is the background
 
 
 def _png(mask: np.ndarray) -> bytes:

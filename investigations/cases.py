@@ -12,11 +12,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from investigations.audit import audit_record
 from investigations.models import AuditEntry, Case, Search
 from investigations.permissions import is_investigator
 from investigations.presenting import hotel_decisions
 from investigations.selectors import searches_visible_to, team_of
-from investigations.services import audit_record
 from retrieval.ranking import fuse_rankings
 
 CASE_FIELDS = ("title", "notes")
@@ -39,8 +39,8 @@ def _check(user):
     return team
 
 
-def case_create(*, user, reference, title, notes="", client_address=None) -> Case:
-    """A new case of the user's team; the reference is unique within the team."""
+def case_check_new(*, user, reference, title, notes="") -> Case:
+    """The unsaved case `case_create` would open; ValidationError by field if it cannot."""
     team = _check(user)
     case = Case(
         team=team,
@@ -50,6 +50,14 @@ def case_create(*, user, reference, title, notes="", client_address=None) -> Cas
         created_by=user,
     )
     case.full_clean(exclude=["team"], validate_constraints=False)
+    if Case.objects.filter(team=team, reference=case.reference).exists():
+        raise ValidationError({"reference": f"your team already has a case {case.reference!r}"})
+    return case
+
+
+def case_create(*, user, reference, title, notes="", client_address=None) -> Case:
+    """A new case of the user's team; the reference is unique within the team."""
+    case = case_check_new(user=user, reference=reference, title=title, notes=notes)
     try:
         with transaction.atomic():
             case.save()
@@ -59,7 +67,7 @@ def case_create(*, user, reference, title, notes="", client_address=None) -> Cas
                 action=AuditEntry.Action.CASE_CREATE,
                 client_address=client_address,
             )
-    except IntegrityError:
+    except IntegrityError:  # opened by a teammate a moment ago
         raise ValidationError(
             {"reference": f"your team already has a case {case.reference!r}"}
         ) from None
@@ -107,6 +115,8 @@ def search_attach(*, search, user, case=None, same_room=None, client_address=Non
     if same_room is not None:
         search.same_room = same_room
     search.save(update_fields=["case", "same_room"])
+    if case is not None:  # the cases list is sorted by activity
+        Case.objects.filter(pk=case.pk).update(updated_at=timezone.now())
     audit_record(
         user=user,
         search=search,

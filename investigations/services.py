@@ -21,6 +21,8 @@ from django.db.models import Max
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from investigations.audit import audit_record
+from investigations.cases import case_check_new, case_create
 from investigations.models import (
     PRIVATE_STORAGE,
     AuditEntry,
@@ -149,11 +151,14 @@ def search_create(
     k=10,
     client_address=None,
     case=None,
+    new_case=None,
 ) -> Search:
     """Validate, describe and rank the query, then store it privately and audit it.
 
-    Raises PermissionDenied for non-investigators and ValidationError (by field) for
-    a bad photo, mask, region, filter, k or case; in both cases nothing is written.
+    `case`: one of the team's cases to file it in; or `new_case` ({"reference",
+    "title", "notes"}): a case opened with it. Raises PermissionDenied for
+    non-investigators and ValidationError (by field) for a bad photo, mask, region,
+    filter, k or case; in both cases nothing is written (no case either).
     """
     (search,) = searches_create(
         user=user,
@@ -163,12 +168,13 @@ def search_create(
         k=k,
         client_address=client_address,
         case=case,
+        new_case=new_case,
     )
     return search
 
 
 def searches_create(
-    *, user, photos, region=None, filters=None, k=10, client_address=None, case=None
+    *, user, photos, region=None, filters=None, k=10, client_address=None, case=None, new_case=None
 ) -> list[Search]:
     """One search per (photo, mask) of `photos`, stored all together or not at all.
 
@@ -179,6 +185,10 @@ def searches_create(
     """
     _check_investigator(user)
     _check_case(user, case)
+    if new_case is not None:
+        if case is not None:
+            raise ValidationError({"case": "choose a case or open a new one, not both"})
+        case_check_new(user=user, **new_case)  # before the ranking: a clash costs nothing
     if not 1 <= len(photos) <= MAX_PHOTOS:
         raise ValidationError({"image": f"send 1 to {MAX_PHOTOS} photos"})
     several = len(photos) > 1
@@ -193,6 +203,10 @@ def searches_create(
     searches = [_new_search(user, run, case, photo_set) for run in runs]
     try:
         with transaction.atomic():
+            if new_case is not None:
+                case = case_create(user=user, client_address=client_address, **new_case)
+                for search in searches:
+                    search.case = case
             for search, run in zip(searches, runs, strict=True):
                 _store(search, run, user, client_address)
     except BaseException:
@@ -423,34 +437,6 @@ def _shown_hotel(search, hotel_id, image_id, number=None) -> tuple[int, dict]:
                 return revision.number, hotel
             raise ValidationError({"image": f"photo {image_id} is not a match of this hotel"})
     raise ValidationError({"hotel": f"hotel {hotel_id} is not among this search's results"})
-
-
-def audit_record(
-    *,
-    user,
-    search=None,
-    case=None,
-    action=AuditEntry.Action.SEARCH,
-    client_address=None,
-    sha256="",
-):
-    """One audit row: searches, every opening of a query photo, export, report or case.
-    `sha256`: the photo concerned, when no search holds it (a suggested mask)."""
-    case_id = case.pk if case else getattr(search, "case_id", None)
-    entry = AuditEntry(
-        user=user,
-        username=user.get_username(),
-        action=action,
-        search_id=search.pk if search else None,
-        case_id=case_id,
-        filters=search.filters if search else {},
-        query_sha256=search.query_sha256 if search else sha256,
-        result_count=len(search.hotels) if search else 0,
-        client_address=client_address or None,
-    )
-    entry.full_clean()
-    entry.save()
-    return entry
 
 
 def search_delete(search: Search) -> None:

@@ -11,7 +11,6 @@ import math
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,7 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image
 from rest_framework.throttling import ScopedRateThrottle
 
-from investigations.cases import case_create, case_of
+from investigations.audit import audit_record
+from investigations.cases import case_of
 from investigations.forms import (
     AttachForm,
     DecisionForm,
@@ -35,7 +35,7 @@ from investigations.permissions import investigator_required
 from investigations.presenting import decision_summary, results_for, revision_of
 from investigations.previews import erased_preview
 from investigations.selectors import searches_visible_to
-from investigations.services import audit_record, decision_record, search_create, search_revise
+from investigations.services import decision_record, search_create, search_revise
 from matcher.services import IndexVersionMismatch
 from rooms.selectors import EARTH_RADIUS_KM
 from traffickcam.client import client_address
@@ -92,19 +92,14 @@ def search_page(request):
 
 
 def _search_in_case(request, form) -> Search:
-    """The search, in the chosen case or in one opened with it: both are kept or neither,
-    so a refused photo leaves no empty case behind."""
-    address = client_address(request)
-    with transaction.atomic():
-        new_case = form.new_case()
-        case = (
-            case_create(user=request.user, client_address=address, **new_case)
-            if new_case
-            else form.cleaned_data["case"]
-        )
-        return search_create(
-            user=request.user, client_address=address, case=case, **form.search_arguments()
-        )
+    """The search, in the chosen case or in one opened with it (both kept or neither)."""
+    return search_create(
+        user=request.user,
+        client_address=client_address(request),
+        case=form.cleaned_data["case"],
+        new_case=form.new_case() or None,
+        **form.search_arguments(),
+    )
 
 
 def _throttled_reason(throttle) -> str:

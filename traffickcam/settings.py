@@ -153,6 +153,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the verdict choices, nullable or not, wherever a serializer uses them.
+    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "investigations.models.Decision.Verdict"},
 }
 
 # Celery: without a broker, tasks run in-process (after the upload's transaction

@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from investigations.audit import audit_record
 from investigations.models import AuditEntry, Search
-from investigations.services import audit_record, searches_purge_expired
+from investigations.services import searches_purge_expired
 from investigations.tasks import purge_expired_searches
 
 

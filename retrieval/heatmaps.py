@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 OVERLAY_ALPHA = 0.6  # the strongest cell; weaker ones are more transparent
-PAIR_HEIGHT = 360  # pixels of each photo in a side-by-side image
+PAIR_HEIGHT = 300  # pixels of each photo in a side-by-side image (a results card shows ~240)
 GAP = 8
 ERASED_RGB = (220, 30, 30)
 LINE_COLOURS = [(0, 200, 255), (255, 200, 0), (0, 230, 118), (255, 64, 129), (180, 130, 255)]

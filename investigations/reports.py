@@ -108,12 +108,27 @@ def _data_uri(image, fmt) -> str:
     return f"data:{mime};base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _pdf(template, context) -> bytes:
+def _weasyprint():
+    """WeasyPrint's HTML and URLFetcher, imported without its side effect on Pillow.
+
+    Importing `weasyprint.images` sets `ImageFile.LOAD_TRUNCATED_IMAGES = True` for the
+    whole process, and the traveller intake relies on Pillow refusing a cut-off photo.
+    """
+    from PIL import ImageFile
+
+    strict = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         from weasyprint import HTML
         from weasyprint.urls import URLFetcher
     except (ImportError, OSError) as exc:  # OSError: pango missing
         raise ReportUnavailable(f"PDF reports need WeasyPrint and pango: {exc}") from exc
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = strict
+    return HTML, URLFetcher
+
+
+def _pdf(template, context) -> bytes:
+    HTML, URLFetcher = _weasyprint()
     html = render_to_string(template, {**context, "generated_at": timezone.now()})
     # Data URIs only: a hotel name or a note cannot make the server fetch a URL or a file.
     fetcher = URLFetcher(allowed_protocols={"data"}, allow_redirects=False)

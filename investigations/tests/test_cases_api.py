@@ -185,3 +185,12 @@ def test_search_report_names_the_case_the_hotel_and_the_photos_hash(
     assert "Harbour rooms" in case_text and search.query_sha256 in case_text
     reports = AuditEntry.objects.filter(action="report")
     assert reports.count() == 2 and reports.filter(case_id=case_id).count() == 2
+
+
+def test_a_report_leaves_pillow_refusing_truncated_photos(alice, make_search, client_for):
+    # WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on when imported; intake needs it off.
+    from PIL import ImageFile
+
+    search = make_search(alice)
+    assert client_for(alice).get(f"{URL}{search.pk}/report.pdf").status_code == 200
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

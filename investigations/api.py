@@ -31,7 +31,7 @@ from investigations.services import (
     search_revise,
     searches_create,
 )
-from matcher.services import IndexVersionMismatch, MatchGone, verified_count
+from matcher.services import IndexVersionMismatch, MatchGone, is_verified
 from retrieval.errors import NotDecomposable
 from traffickcam.client import client_address
 
@@ -461,10 +461,12 @@ def _match_evidence(request, pk, revision, image_id, produce):
     found = revision_of(search, revision)
     try:
         body = produce(search, found, image_id)
-    except (evidence.NotAMatch, MatchGone) as exc:
+    except (evidence.NotAMatch, MatchGone, FileNotFoundError) as exc:  # gone since shown
         raise Http404(str(exc)) from None
-    except NotDecomposable as exc:
+    except (NotDecomposable, evidence.MaskNotKept) as exc:
         raise ValidationError({"explanation": str(exc)}) from None
+    except IndexVersionMismatch as exc:
+        raise SearchUnavailable(str(exc)) from None
     _audit(request, search, AuditEntry.Action.EXPLANATION)
     return body
 
@@ -520,7 +522,7 @@ class MatchCorrespondencesApi(APIView):
     )
     def get(self, request, pk, revision, image_id):
         found = _match_evidence(request, pk, revision, image_id, evidence.correspondences)
-        data = {**found, "verified": verified_count(found["inliers"])}
+        data = {**found, "verified": is_verified(found["inliers"])}
         return _private(Response(CorrespondencesSerializer(data).data), "inline")
 
 

@@ -42,7 +42,9 @@ class CaseSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     team = serializers.CharField(source="team.name", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, allow_null=True, default=None
+    )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
     legal_hold = serializers.BooleanField(read_only=True)

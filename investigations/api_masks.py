@@ -15,8 +15,8 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from PIL import Image, ImageOps
-from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -27,6 +27,12 @@ from investigations.models import AuditEntry
 from investigations.permissions import IsInvestigator
 from investigations.query import QUERY_FORMATS, load_photo
 from traffickcam.client import client_address
+
+
+class SuggestUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Suggested masks are not available on this server."
+    default_code = "suggest_unavailable"
 
 
 class SuggestMaskInputSerializer(serializers.Serializer):
@@ -55,7 +61,10 @@ class SuggestMaskApi(APIView):
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
         photo = ImageOps.exif_transpose(original).convert("RGB")
-        people = find_people(photo, threads=settings.MATCHER_THREADS)
+        try:
+            people = find_people(photo, threads=settings.MATCHER_THREADS)
+        except (ImportError, FileNotFoundError) as exc:  # nudenet's model not installed
+            raise SuggestUnavailable(f"people detection is not installed here: {exc}") from None
         mask = outline_mask(photo, people)
         audit_record(
             user=request.user,

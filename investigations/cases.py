@@ -107,23 +107,32 @@ def case_viewed(*, case, user, client_address=None) -> None:
 
 def search_attach(*, search, user, case=None, same_room=None, client_address=None) -> Search:
     """Put a search into one of the team's cases (or out of it, `case=None`), and mark
-    whether it shows the same room as the case's other "same room" photos."""
+    whether it shows the same room as the case's other "same room" photos.
+
+    The audit row names the case the search left as well as the one it joined, so a
+    case's trail shows a photo taken out of it (and so out of its legal hold).
+    """
     _check(user)
     if case is not None and not cases_visible_to(user).filter(pk=case.pk).exists():
         raise ValidationError({"case": "no such case in your team"})
+    previous = search.case
     search.case = case
     if same_room is not None:
         search.same_room = same_room
-    search.save(update_fields=["case", "same_room"])
-    if case is not None:  # the cases list is sorted by activity
-        Case.objects.filter(pk=case.pk).update(updated_at=timezone.now())
-    audit_record(
-        user=user,
-        search=search,
-        case=case,
-        action=AuditEntry.Action.CASE_ATTACH,
-        client_address=client_address,
-    )
+    if case is None and search.photo_set is None:
+        search.same_room = False  # outside a case "same room" has nothing to be the same as
+    with transaction.atomic():
+        search.save(update_fields=["case", "same_room"])
+        for touched in {c.pk: c for c in (previous, case) if c is not None}.values():
+            # The cases list is sorted by activity.
+            Case.objects.filter(pk=touched.pk).update(updated_at=timezone.now())
+            audit_record(
+                user=user,
+                search=search,
+                case=touched,
+                action=AuditEntry.Action.CASE_ATTACH,
+                client_address=client_address,
+            )
     return search
 
 
@@ -155,14 +164,16 @@ def combined_ranking(searches, k=10) -> list[CombinedHotel]:
     for search in chosen:
         rankings.append([(hit["hotel"]["id"], hit["score"]) for hit in search.hotels])
         summaries.update({hit["hotel"]["id"]: hit["hotel"] for hit in search.hotels})
-    verdicts = _hotel_verdicts(chosen)
+    verdicts = hotel_verdicts(searches)
     return [
         CombinedHotel(rank, round(score, 6), summaries[hotel], photos, verdicts.get(hotel))
         for rank, (hotel, score, photos) in enumerate(fuse_rankings(rankings)[:k], 1)
     ]
 
 
-def _hotel_verdicts(searches) -> dict[int, str]:
+def hotel_verdicts(searches) -> dict[int, str]:
+    """{hotel id: the latest hotel-level verdict in any of `searches`}: a case's state of
+    each hotel, for its table, its map and its API alike."""
     latest = {}
     for search in searches:
         for (hotel_id, image_id), decision in hotel_decisions(search).items():

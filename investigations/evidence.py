@@ -41,8 +41,15 @@ def _stored(field_file, name):
         return ContentFile(fh.read(), name=name)
 
 
+class MaskNotKept(LookupError):
+    """The revision erased something but its mask file was not kept (older searches):
+    drawing from the unerased photo would show what the investigator erased."""
+
+
 def revision_query(search, revision):
     """The revision's query as the search prepared it (upright, cropped, erased grey)."""
+    if revision.mask_sha256 and not revision.query_mask.name:
+        raise MaskNotKept("this revision's mask was not kept: its evidence cannot be drawn")
     mask = _stored(revision.query_mask, "mask.png") if revision.query_mask.name else None
     region = ",".join(str(v) for v in revision.region) if revision.region else None
     return prepare_query(_stored(search.query_image, "query"), mask, region)
@@ -103,18 +110,22 @@ def _at_pair_height(image, mask=None):
 def _query_layer(cells, prepared) -> Image.Image:
     """The query's heat layer in the frame of the full upright photo (the region placed)."""
     if not prepared.region:
-        return heatmaps.overlay(cells, _bounded(prepared.image.size))
+        return heatmaps.overlay(cells, _bounded(prepared.image.size), prepared.mask)
     full = _upright_size(prepared)
     scale = min(1.0, OVERLAY_LONG_SIDE / max(full))
     x, y, w, h = (round(v * scale) for v in prepared.region)
     layer = Image.new("RGBA", (round(full[0] * scale), round(full[1] * scale)), (0, 0, 0, 0))
-    layer.paste(heatmaps.overlay(cells, (max(1, w), max(1, h))), (x, y))
+    layer.paste(heatmaps.overlay(cells, (max(1, w), max(1, h)), prepared.mask), (x, y))
     return layer
 
 
 def _upright_size(prepared) -> tuple[int, int]:
+    """The uploaded photo's size once turned upright, from its header alone."""
     with Image.open(io.BytesIO(prepared.data)) as image:
-        return ImageOps.exif_transpose(image).size
+        width, height = image.size
+        # Orientations 5-8 swap width and height (exif_transpose does the same).
+        turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF Orientation
+    return (height, width) if turned else (width, height)
 
 
 def _pairs(search, revision, image_id, prepared) -> np.ndarray:

@@ -127,7 +127,8 @@ def search_export_csv(search, absolute_url=str) -> str:
         row += [_text(info["chain"]), _text(info["city"]), info["country_code"]]
         row += [info["latitude"], info["longitude"]]
         row += [hotel["photo_count"], hotel["decision"] or "", _text(hotel["decision_note"])]
-        row += [" ".join(_cell(m[key]) for m in matches) for key in MATCH_COLUMNS]
+        # Defused once per cell: only its first character can start a formula.
+        row += [_text(" ".join(_cell(m[key]) for m in matches)) for key in MATCH_COLUMNS]
         writer.writerow(head + row)
     if not data["hotels"]:  # the case file still records that the search found nothing
         writer.writerow(head + [""] * (len(CSV_COLUMNS) - len(head)))
@@ -135,10 +136,11 @@ def search_export_csv(search, absolute_url=str) -> str:
 
 
 def _cell(value) -> str:
-    """One match's value in a space-separated column ("-" for none)."""
+    """One match's value in a space-separated column ("n/a" for none: a "-" would read
+    as a formula)."""
     if value is None or value == "":
-        return "-"
-    return _text(str(value).replace(" ", "_"))
+        return "n/a"
+    return str(value).replace(" ", "_")
 
 
 def _json_filters(filters):

@@ -13,13 +13,14 @@ from django.core.exceptions import ValidationError
 from investigations.cases import cases_visible_to
 from investigations.models import Case, Decision
 from investigations.selectors import team_of
+from investigations.services import K_MAX
 from rooms.geo import MAX_RADIUS_KM, MIN_RADIUS_KM
 from rooms.models import Chain
 
 # Service error keys that are not form fields: where to show them.
 SERVICE_FIELDS = {"near": "latitude", "hotel_id": "hotel", "image_id": "image"}
 K_CHOICES = [(5, "5"), (10, "10"), (20, "20"), (50, "50")]
-NOTE_MAX_LENGTH = 1000
+NOTE_MAX_LENGTH = 2000  # as the model and the API
 
 
 class ServiceErrorsMixin:
@@ -177,6 +178,14 @@ class SearchForm(FilterForm):
 
 class RefineForm(FilterForm):
     """Re-run the stored photo: new filters, k, region or mask, without uploading again."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A search made through the API may have any k: offer it, so a re-run keeps it.
+        wanted = str(self.data.get("k") or self.initial.get("k") or "")
+        offered = dict(K_CHOICES)
+        if wanted.isdigit() and 1 <= int(wanted) <= K_MAX and int(wanted) not in offered:
+            self.fields["k"].choices = sorted([*K_CHOICES, (int(wanted), wanted)])
 
     # The revision shown when the form was sent: re-shown with the errors.
     revision = forms.IntegerField(min_value=1, widget=forms.HiddenInput)

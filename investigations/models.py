@@ -109,8 +109,10 @@ class Search(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # PROTECT: deleting an account must not delete evidence (a case's legal hold
+    # included); deactivate it instead, and its searches go with the retention purge.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="searches"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="searches"
     )
     # The owner's team when the search was made: who may see it does not change later.
     team = models.ForeignKey(

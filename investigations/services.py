@@ -19,8 +19,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from accounts.tokens import token_create
 from investigations.audit import audit_record
 from investigations.cases import case_check_new, case_create
 from investigations.models import (
@@ -42,6 +42,8 @@ from rooms.models import Chain
 logger = logging.getLogger(__name__)
 
 K_MAX = 100
+MAX_PHOTOS = 8  # photos of one multi-photo search
+MASK_NOT_KEPT = "this search's mask was not kept: upload it again, or search without a mask"
 
 
 # --- investigators ---
@@ -78,8 +80,8 @@ def investigator_create(*, username, team_name, email="", password=None):
     membership = TeamMembership(user=user, team=team)
     membership.full_clean()
     membership.save()
-    token = Token.objects.create(user=user)
-    return user, token.key
+    _, key = token_create(user=user, name="created with the account")
+    return user, key
 
 
 def generate_password() -> str:
@@ -217,9 +219,6 @@ def searches_create(
     return searches
 
 
-MAX_PHOTOS = 8
-
-
 def fusion_k(k: int) -> int:
     """Hotels ranked per photo of a set: three times the asked k, within K_MAX."""
     return min(K_MAX, max(3 * k, 20))
@@ -345,6 +344,9 @@ def search_revise(
     _check_investigator(user)
     if clear_mask and mask_file is not None:
         raise ValidationError({"mask": "send a new mask or clear it, not both"})
+    if mask_file is None and not clear_mask and search.mask_sha256 and not search.query_mask.name:
+        # Searches from before masks were stored: re-running would show the victim.
+        raise ValidationError({"mask": MASK_NOT_KEPT})
     photo = _stored_upload(search.query_image, "query")
     if mask_file is None and search.query_mask.name and not clear_mask:
         mask_file = _stored_upload(search.query_mask, "mask.png")
@@ -423,19 +425,22 @@ def decision_record(
 
 def _shown_hotel(search, hotel_id, image_id, number=None) -> tuple[int, dict]:
     """(revision number, hotel result) of revision `number`, or of the latest revision
-    that showed the hotel."""
+    that showed the hotel (and the photo, when one is named)."""
     revisions = search.revisions.order_by("-number")
     if number is not None:
         revisions = revisions.filter(number=number)
         if not revisions.exists():
             raise ValidationError({"revision": f"this search has no revision {number}"})
+    hotel_shown = False
     for revision in revisions:
         for hotel in revision.hotels:
             if hotel["hotel"]["id"] != hotel_id:
                 continue
+            hotel_shown = True
             if image_id is None or any(m["image_id"] == image_id for m in hotel["matches"]):
                 return revision.number, hotel
-            raise ValidationError({"image": f"photo {image_id} is not a match of this hotel"})
+    if hotel_shown:
+        raise ValidationError({"image": f"photo {image_id} is not a match of this hotel"})
     raise ValidationError({"hotel": f"hotel {hotel_id} is not among this search's results"})
 
 

@@ -23,12 +23,12 @@ from investigations.cases import (
     case_viewed,
     cases_visible_to,
     combined_ranking,
+    hotel_verdicts,
     search_attach,
 )
 from investigations.forms import AttachForm, CaseEditForm, CaseForm
-from investigations.models import Decision
 from investigations.permissions import investigator_required
-from investigations.presenting import decision_summary, hotel_decisions
+from investigations.presenting import decision_summary
 from investigations.views import _back_to, _results_page, _shown_revision, _visible_search
 from traffickcam.client import client_address
 
@@ -249,10 +249,6 @@ def _hotel_point(hotel, rank, score, confirmed) -> dict:
 
 
 def _confirmed_hotels(searches) -> set[int]:
-    """Hotels whose latest hotel-level verdict, in any of the searches, is "confirmed"."""
-    return {
-        hotel_id
-        for search in searches
-        for (hotel_id, image_id), decision in hotel_decisions(search).items()
-        if image_id is None and decision.verdict == Decision.Verdict.CONFIRMED
-    }
+    """Hotels whose latest hotel-level verdict across the case is "confirmed"."""
+    verdicts = hotel_verdicts(searches)
+    return {hotel_id for hotel_id, verdict in verdicts.items() if verdict == "confirmed"}

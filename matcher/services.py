@@ -14,7 +14,7 @@ from matcher import whitened
 from matcher.embedding import UndecodableImage, decode, get_extractor, read_stored_bytes
 from matcher.indexes import live_images
 from matcher.live_rerank import LOCAL, RERANK, describe_local, gallery_features
-from matcher.live_rerank import verified as verified_count  # "verified: 37 points" or not
+from matcher.live_rerank import verified as is_verified  # "verified: 37 points" or not
 from matcher.models import IndexState
 from matcher.search import search_hotels
 from retrieval.errors import EmptyQueryError
@@ -32,7 +32,7 @@ __all__ = [
     "VisualQuery",
     "describe_query",
     "rank_hotels",
-    "verified_count",
+    "is_verified",
 ]
 
 
@@ -134,7 +134,11 @@ class MatchCorrespondences:
 
 
 def match_correspondences(query: VisualQuery, image_id: int) -> MatchCorrespondences:
-    """The keypoint pairs one homography explains, as the re-ranking verified them."""
+    """The keypoint pairs one homography explains, as the re-ranking verified them.
+
+    With `RERANK.verification == "ratio"` the ranking counted ratio-test matches, not a
+    layout; the drawing still shows the homography's inliers, the stricter of the two.
+    """
     from retrieval.verification import inlier_pairs
 
     gallery = gallery_photo(image_id)

@@ -22,11 +22,12 @@ def _heat_colours(strength: np.ndarray) -> np.ndarray:
     return (np.stack([red, green, blue], axis=-1) * 255).astype(np.uint8)
 
 
-def overlay(cells: np.ndarray, size: tuple[int, int]) -> Image.Image:
+def overlay(cells: np.ndarray, size: tuple[int, int], erased=None) -> Image.Image:
     """RGBA image of `size`: where the cells add to the score, transparent elsewhere.
 
     Only positive contributions are drawn (what makes the photos similar); each map
     is scaled to its own strongest cell, so a weak match still shows where it looks.
+    `erased` (bool, any size): left transparent, as the smoothing would bleed into it.
     """
     positive = np.clip(np.asarray(cells, dtype=np.float32), 0, None)
     peak = positive.max()
@@ -34,14 +35,17 @@ def overlay(cells: np.ndarray, size: tuple[int, int]) -> Image.Image:
     grid = Image.fromarray((strength * 255).astype(np.uint8), "L")
     # Bilinear from cell centres: the cells are ~32 px receptive-field centres, not tiles.
     smooth = np.asarray(grid.resize(size, Image.BILINEAR), dtype=np.float32) / 255
-    rgba = np.dstack([_heat_colours(smooth), (smooth * OVERLAY_ALPHA * 255).astype(np.uint8)])
-    return Image.fromarray(rgba, "RGBA")
+    alpha = (smooth * OVERLAY_ALPHA * 255).astype(np.uint8)
+    if erased is not None:
+        hidden = Image.fromarray(np.asarray(erased, dtype=np.uint8) * 255).resize(size)
+        alpha[np.asarray(hidden) > 0] = 0
+    return Image.fromarray(np.dstack([_heat_colours(smooth), alpha]), "RGBA")
 
 
 def composite(photo: Image.Image, cells: np.ndarray, erased=None) -> Image.Image:
     """The photo with its heat map laid over it; `erased` (bool, photo size) hatched."""
     base = photo.convert("RGBA")
-    base.alpha_composite(overlay(cells, base.size))
+    base.alpha_composite(overlay(cells, base.size, erased))
     if erased is not None and np.any(erased):
         base.alpha_composite(_hatch(np.asarray(erased, dtype=bool)))
     return base.convert("RGB")

@@ -89,7 +89,7 @@ def test_csv_export(search, alice, client_for):
         "http://testserver/media/rooms/ab/1.jpg",
         "http://testserver/media/rooms/ab/2.jpg",
     ]
-    assert row["match_room_numbers"] == "12_B -" and row["match_inliers"] == "37 -"
+    assert row["match_room_numbers"] == "12_B n/a" and row["match_inliers"] == "37 n/a"
     assert row["match_verified"] == "True False" and row["decision"] == ""
 
 
@@ -106,7 +106,7 @@ def test_exports_carry_decisions(search, alice, client_for):
         )
     )
     assert (row["decision"], row["decision_note"]) == ("confirmed", "same lamp")
-    assert row["match_decisions"] == "- rejected"
+    assert row["match_decisions"] == "n/a rejected"
     data = json.loads(client_for(alice).get(f"/api/searches/{search.pk}/export.json").content)
     assert [(d["image_id"], d["verdict"], d["investigator"]) for d in data["decisions"]] == [
         (None, "confirmed", "alice"),

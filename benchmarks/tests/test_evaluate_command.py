@@ -144,3 +144,19 @@ def test_splits_need_numeric_groups(dataset):
     result = json.loads(_run("--dataset", str(dataset), "--json", "--no-rerank"))
     splits = result["levels"]["none"]["splits"]
     assert splits["A"]["queries"] == 6 and splits["B"]["queries"] == 6  # groups 0, 2 / 1, 3
+
+
+def test_multi_compares_fusions_of_photo_sets(dataset):
+    result = json.loads(_run("--dataset", str(dataset), "--multi", "2", "--json"))
+    assert result["sets"] == 4 * 3 and result["photos_per_set"] == 2  # 3 draws per group
+    assert set(result["fusions"]) == {"single", "mean_floor", "mean_full", "max", "descriptor"}
+    # Each group's patterns are distinct: two of its views find it, fused or alone.
+    assert result["fusions"]["mean_floor"]["top1"] == 1.0
+    assert all(0 <= m["top10"] <= 1 for m in result["fusions"].values())
+
+
+def test_multi_needs_sets_the_dataset_can_form(dataset):
+    with pytest.raises(CommandError, match="at least 2"):
+        _run("--dataset", str(dataset), "--multi", "1")
+    with pytest.raises(CommandError, match="no group has 6 photos"):
+        _run("--dataset", str(dataset), "--multi", "5")

@@ -48,6 +48,13 @@ class Command(BaseCommand):
         parser.add_argument("--shrinkage", type=float, default=SHRINKAGE, help="learned whitening")
         parser.add_argument("--power", type=float, default=POWER, help="learned whitening")
         parser.add_argument(
+            "--multi",
+            type=int,
+            metavar="N",
+            help="N photos of one group as one query, the group's other photos in the "
+            "gallery: compare the fusions of their hotel rankings (benchmarks.multi)",
+        )
+        parser.add_argument(
             "--reduce",
             type=int,
             metavar="DIM",
@@ -83,6 +90,8 @@ class Command(BaseCommand):
         if not any(item.is_query for item in items):
             raise CommandError("no query images in the selected rows")
 
+        if options.get("multi") is not None:
+            return self.multi(items, options["multi"], levers, as_json, dataset)
         if reduce is not None and not 0 < reduce < len(items):
             raise CommandError(f"--reduce must be between 1 and {len(items) - 1} (the images)")
         learned, fit_on = self.learned_lever(options)
@@ -115,6 +124,29 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result, indent=2))
         else:
             self.stdout.write(format_table(result))
+
+    def multi(self, items, n, levers, as_json, dataset):
+        from benchmarks.multi import evaluate_multi
+        from matcher.embedding import runtime_from_settings, serving_config
+        from retrieval.descriptors import DescriptorExtractor
+
+        if n < 2:
+            raise CommandError("--multi needs at least 2 photos per query")
+        extractor = DescriptorExtractor(serving_config(**levers), runtime_from_settings())
+        result = evaluate_multi(extractor, items, n)
+        if not result["sets"]:
+            raise CommandError(f"no group has {n + 1} photos or more")
+        result["dataset"] = str(dataset)
+        if as_json:
+            self.stdout.write(json.dumps(result, indent=2))
+            return
+        self.stdout.write(
+            f"{dataset}: {result['sets']} sets of {n} photos (global descriptor, no "
+            f"verification); {extractor.version_key}"
+        )
+        for name, scores in result["fusions"].items():
+            cells = "  ".join(f"{metric} {value:.3f}" for metric, value in scores.items())
+            self.stdout.write(f"  {name:11} {cells}")
 
     def learned_lever(self, options):
         from benchmarks.datasets import DatasetError, read_manifest

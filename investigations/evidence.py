@@ -13,7 +13,7 @@ import io
 import numpy as np
 from django.core.cache import cache
 from django.core.files.base import ContentFile
-from PIL import Image, ImageOps
+from PIL import Image
 
 from investigations.query import prepare_query
 from matcher.services import VisualQuery, explain_match, gallery_photo, match_correspondences

@@ -29,7 +29,14 @@ import numpy as np
 import torch
 
 from retrieval.backbones import DEFAULT_BACKBONE, DEFAULT_RUNTIME, NORMALISATIONS, load_backbone
-from retrieval.images import ROTATIONS, fill_erased, resize_long_side, rotations, shrink
+from retrieval.images import (
+    FILLS,
+    ROTATIONS,
+    fill_erased,
+    resize_long_side,
+    rotations,
+    shrink,
+)
 from retrieval.pooling import gem, keep_weights, l2n
 
 
@@ -46,10 +53,13 @@ class DescriptorConfig:
     p: float = 1.0  # GeM exponent
     query_rotations: tuple = ROTATIONS  # the query also turned 90/180/270° (4x its cost)
     normalisation: str = "tf"  # (x - 127) / 128, as the Lite weights expect; or "imagenet"
+    fill: str = "telea"  # how a query's erased pixels are filled (retrieval.images.FILLS)
 
     def __post_init__(self):
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {sorted(NORMALISATIONS)}")
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {', '.join(FILLS)}")
 
 
 class DescriptorExtractor:
@@ -71,6 +81,7 @@ class DescriptorExtractor:
         """Everything that changes the gallery vectors; store it with every embedding and index."""
         preprocessing = asdict(self.config)
         del preprocessing["backbone"]
+        del preprocessing["fill"]  # queries only: the gallery's vectors do not depend on it
         preprocessing.update(pooling="gem", feature_map="head-preact-relu", whitening=None)
         return {
             "backbone": self.config.backbone,
@@ -144,7 +155,9 @@ class DescriptorExtractor:
         """
         masks = [None] * len(images) if masks is None else masks
         pairs = [
-            (image, None) if mask is None else (fill_erased(image, mask, self.network_side), mask)
+            (image, None)
+            if mask is None
+            else (fill_erased(image, mask, self.network_side, self.config.fill), mask)
             for image, mask in zip(images, masks, strict=True)
         ]
         return self._describe(pairs, batch_size)
@@ -167,7 +180,7 @@ class DescriptorExtractor:
         the network sees it, shrunk and filled once, then turned."""
         small, fraction = shrink(image, mask, self.network_side)
         if fraction is not None:
-            small = fill_erased(small, fraction, self.network_side)
+            small = fill_erased(small, fraction, self.network_side, self.config.fill)
         return list(rotations(small, fraction, self.config.query_rotations))
 
     def _describe(self, pairs, batch_size):

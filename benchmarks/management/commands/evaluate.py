@@ -37,6 +37,9 @@ class Command(BaseCommand):
         parser.add_argument("--resolution", type=int, help="long side the network sees (px)")
         parser.add_argument("--normalisation", choices=("imagenet", "tf"), help="input scaling")
         parser.add_argument(
+            "--fill", choices=("telea", "blendflip", "grey"), help="how erased pixels are filled"
+        )
+        parser.add_argument(
             "--learned",
             choices=("none", "known", "unseen"),
             default="known",
@@ -66,7 +69,7 @@ class Command(BaseCommand):
     ):
         levers = {
             name: options[name]
-            for name in ("backbone", "resolution", "normalisation")
+            for name in ("backbone", "resolution", "normalisation", "fill")
             if options.get(name) is not None
         }
         # Heavy imports here, so `manage.py help` and the web process stay light.

@@ -1,8 +1,10 @@
-"""Fixtures shared by every app's tests: temporary media, hotels and image bytes."""
+"""Fixtures shared by every app's tests: temporary media, hotels and image bytes, and
+`client.force_login(user)` passing the second factor too."""
 
 import io
 
 import pytest
+from django.test.client import ClientMixin
 from PIL import Image
 
 from rooms.models import Chain, Hotel
@@ -16,6 +18,30 @@ def media_dirs(settings, tmp_path):
     settings.MEDIA_ROOT.mkdir()
     settings.PRIVATE_MEDIA_ROOT.mkdir()
     return settings
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "real_second_factor: force_login leaves the second factor to the test"
+    )
+
+
+@pytest.fixture(autouse=True)
+def force_login_passes_second_factor(request, monkeypatch):
+    """`client.force_login(user)` skips the password, and here the TOTP code as well (an
+    investigator's or staff member's session is marked verified). Tests of the second
+    factor itself opt out with `@pytest.mark.real_second_factor`."""
+    if request.node.get_closest_marker("real_second_factor"):
+        return
+    force_login = ClientMixin.force_login
+
+    def force_login_verified(self, user, backend=None):
+        from accounts.testing import pass_second_factor
+
+        force_login(self, user, backend)
+        pass_second_factor(self, user)
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login_verified)
 
 
 @pytest.fixture(autouse=True)

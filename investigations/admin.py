@@ -1,7 +1,16 @@
+"""Admin for investigations: teams and who is in them, and the audit trail (read-only).
+
+Being an administrator gives no access to investigators' data (`permissions`): a
+search shows its metadata only (who, which team, when, how many revisions and
+decisions), never its photo, EXIF, GPS, filters or results, and cannot be deleted
+here (the retention purge does that, and it respects a case's legal hold). Cases are
+not in the admin at all: their titles and notes are the team's own.
+"""
+
 from django.contrib import admin
+from django.db.models import Count
 
 from investigations.models import AuditEntry, Search, Team, TeamMembership
-from investigations.services import search_delete
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -9,6 +18,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -27,32 +39,52 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(Search)
 class SearchAdmin(ReadOnlyAdmin):
-    """Metadata only: the query photo itself is never linked from the admin."""
+    """Metadata only; nothing of what the photo shows or what it matched."""
 
-    list_display = ["id", "owner", "team", "created_at", "k", "model_version"]
+    list_display = ["id", "created_at", "team", "owner", "revision_count", "decision_count"]
     list_filter = ["team", "created_at"]
-    exclude = ["query_image", "query_mask"]
-    actions = ["delete_with_photos"]
+    fields = list_display
+    readonly_fields = list_display
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # it would leave the photo files behind
-        return actions
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("team", "owner")
+        return queryset.annotate(
+            revisions_n=Count("revisions", distinct=True),
+            decisions_n=Count("decisions", distinct=True),
+        )
 
-    def delete_model(self, request, obj):
-        search_delete(obj)
+    @admin.display(description="revisions", ordering="revisions_n")
+    def revision_count(self, search):
+        return search.revisions_n
 
-    @admin.action(description="Delete selected searches and their photos", permissions=["delete"])
-    def delete_with_photos(self, request, queryset):
-        for search in queryset:
-            search_delete(search)
+    @admin.display(description="decisions", ordering="decisions_n")
+    def decision_count(self, search):
+        return search.decisions_n
 
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "username", "action", "search_id", "result_count"]
-    list_filter = ["action", "created_at"]
-    search_fields = ["username", "search_id", "query_sha256", "client_address"]
+    """The trail as written: no add, change or delete (`manage.py verify_audit` checks it)."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = ["created_at", "username", "action", "search_id", "case_id", "client_address"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["username", "search_id", "case_id", "query_sha256", "client_address"]
+    readonly_fields = [
+        "created_at",
+        "user",
+        "username",
+        "action",
+        "search_id",
+        "case_id",
+        "filters",
+        "query_sha256",
+        "result_count",
+        "client_address",
+        "detail",
+        "prev_hash",
+        "entry_hash",
+    ]
+    fields = readonly_fields
+
+    def get_actions(self, request):
+        return {}  # not even delete_selected

@@ -342,7 +342,9 @@ class SearchDetailApi(APIView):
     def get(self, request, pk):
         search = _visible_search(request, pk)
         revision = revision_of(search, request.query_params.get("revision"))
-        return _private(Response(search_data(search, revision)), "inline")
+        body = search_data(search, revision)
+        _audit(request, search, AuditEntry.Action.SEARCH_VIEW, revision=revision.number)
+        return _private(Response(body), "inline")
 
     @extend_schema(
         request=SearchPatchSerializer,
@@ -382,7 +384,9 @@ class SearchRevisionsApi(APIView):
     def get(self, request, pk):
         search = _visible_search(request, pk)
         revisions = search.revisions.order_by("number").select_related("created_by")
-        return _private(Response(RevisionSummarySerializer(revisions, many=True).data), "inline")
+        body = RevisionSummarySerializer(revisions, many=True).data
+        _audit(request, search, AuditEntry.Action.REVISION_LIST)
+        return _private(Response(body), "inline")
 
     @extend_schema(
         request={"multipart/form-data": RevisionInputSerializer},
@@ -425,7 +429,9 @@ class SearchDecisionsApi(APIView):
     def get(self, request, pk):
         search = _visible_search(request, pk)
         decisions = search.decisions.select_related("created_by").order_by("created_at", "pk")
-        return _private(Response(DecisionSerializer(decisions, many=True).data), "inline")
+        body = DecisionSerializer(decisions, many=True).data
+        _audit(request, search, AuditEntry.Action.DECISION_LIST)
+        return _private(Response(body), "inline")
 
     @extend_schema(
         request=DecisionInputSerializer,
@@ -467,7 +473,7 @@ def _match_evidence(request, pk, revision, image_id, produce):
         raise ValidationError({"explanation": str(exc)}) from None
     except IndexVersionMismatch as exc:
         raise SearchUnavailable(str(exc)) from None
-    _audit(request, search, AuditEntry.Action.EXPLANATION)
+    _audit(request, search, AuditEntry.Action.EXPLANATION, revision=found.number, image=image_id)
     return body
 
 
@@ -533,16 +539,21 @@ def _private(response, disposition):
     return response
 
 
-def _audit(request, search, action):
+def _audit(request, search, action, **detail):
+    """One audit row for what this request showed of `search` (API reads: `via` api)."""
     audit_record(
-        user=request.user, search=search, action=action, client_address=client_address(request)
+        user=request.user,
+        search=search,
+        action=action,
+        client_address=client_address(request),
+        detail={"via": "api", **detail},
     )
 
 
-def _exported_search(request, pk):
-    """The search to export, once its export is in the audit trail."""
+def _exported_search(request, pk, action):
+    """The search to export, once its export (in this format) is in the audit trail."""
     search = _visible_search(request, pk)
-    _audit(request, search, AuditEntry.Action.EXPORT)
+    _audit(request, search, action)
     return search
 
 
@@ -555,7 +566,7 @@ class SearchExportCsvApi(APIView):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, summary="Case file (CSV)")
     def get(self, request, pk):
-        search = _exported_search(request, pk)
+        search = _exported_search(request, pk, AuditEntry.Action.EXPORT_CSV)
         body = search_export_csv(search, request.build_absolute_uri)
         return _attachment(
             HttpResponse(body, content_type="text/csv; charset=utf-8"), search, "csv"
@@ -567,7 +578,7 @@ class SearchExportJsonApi(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Case file (JSON)")
     def get(self, request, pk):
-        search = _exported_search(request, pk)
+        search = _exported_search(request, pk, AuditEntry.Action.EXPORT_JSON)
         data = search_export(search, request.build_absolute_uri)
         return _attachment(Response(data), search, "json")
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from investigations.api import CombinedHotelSerializer, _private, _visible_search
-from investigations.audit import audit_record
+from investigations.audit import audit_event, audit_record
 from investigations.cases import (
     case_create,
     case_of,
@@ -119,7 +119,14 @@ class CasesApi(APIView):
     @extend_schema(responses={200: CaseSerializer(many=True)}, summary="Your team's cases")
     def get(self, request):
         cases = cases_visible_to(request.user).select_related("team", "created_by", "legal_hold_by")
-        return _private(Response(CaseSerializer(cases, many=True).data), "inline")
+        body = CaseSerializer(cases, many=True).data
+        audit_event(
+            user=request.user,
+            action=AuditEntry.Action.CASE_LIST,
+            client_address=client_address(request),
+            detail={"via": "api", "cases": [item["id"] for item in body]},
+        )
+        return _private(Response(body), "inline")
 
     @extend_schema(
         request=CaseSerializer, responses={201: CaseDetailSerializer}, summary="Open a case"

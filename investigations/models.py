@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
+from django.utils import timezone
 
 
 class PrivateStorage(FileSystemStorage):
@@ -226,33 +227,81 @@ class Decision(models.Model):
         return f"{self.verdict} {target}{self.hotel_name}"
 
 
+class AuditEntryQuerySet(models.QuerySet):
+    """Append-only: the application may add audit rows, never change or remove them."""
+
+    def update(self, **kwargs):
+        raise AuditImmutable("audit entries are never updated")
+
+    def delete(self):
+        raise AuditImmutable("audit entries are never deleted")
+
+    # bulk_create would bypass the chain (audit.audit_event), bulk_update the refusal.
+    def bulk_create(self, objs, *args, **kwargs):
+        raise AuditImmutable("audit entries are appended one by one, through investigations.audit")
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        raise AuditImmutable("audit entries are never updated")
+
+
+class AuditImmutable(Exception):
+    """Raised on any attempt to update or delete an audit entry through the ORM."""
+
+
 class AuditEntry(models.Model):
-    """Who searched or opened what, and when. Never deleted by the retention purge."""
+    """Who searched, opened, exported or tried to open what, and when. Append-only and
+    hash-chained (`investigations.audit`); never deleted, by the retention purge either."""
 
     class Action(models.TextChoices):
         SEARCH = "search"
+        SEARCH_VIEW = "search_view"
+        SEARCH_LIST = "search_list"
         QUERY_IMAGE = "query_image"
-        EXPORT = "export"
+        EXPORT = "export"  # before exports were told apart; kept for old rows
+        EXPORT_CSV = "export_csv"
+        EXPORT_JSON = "export_json"
         REVISION = "revision"
+        REVISION_LIST = "revision_list"
         DECISION = "decision"
+        DECISION_LIST = "decision_list"
+        COMPARE = "compare"
         # A heat map or correspondence image: both draw on the query photo.
         EXPLANATION = "explanation"
         REPORT = "report"
         CASE_CREATE = "case_create"
         CASE_VIEW = "case_view"
+        CASE_LIST = "case_list"
         CASE_UPDATE = "case_update"
         CASE_ATTACH = "case_attach"
         LEGAL_HOLD = "legal_hold"
         LEGAL_HOLD_RELEASE = "legal_hold_release"
         # A photo sent for a suggested erase mask (processed, not stored).
         SUGGEST_MASK = "suggest_mask"
+        # Events about no one search or case (`audit_event`); `detail` says more.
+        LOGIN = "login"
+        LOGIN_FAILED = "login_failed"
+        LOCKOUT = "lockout"
+        OTP_VERIFIED = "otp_verified"
+        OTP_FAILED = "otp_failed"
+        TOKEN_CREATED = "token_created"
+        TOKEN_USED = "token_used"
+        TOKEN_REVOKED = "token_revoked"
+        DENIED = "denied"  # 403 on an investigator URL
+        NOT_FOUND = "not_found"  # 404 on a search or case URL (another team's, or none)
+        THROTTLED = "throttled"  # 429
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # None: anonymous (a refused request, a failed login), or an account since deleted.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    # Copied so the entry still says who it was after the account is deleted.
-    username = models.CharField(max_length=150)
+    # Copied so the entry still says who it was after the account is deleted; for a
+    # failed login, the name that was typed.
+    username = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=20, choices=Action.choices, default=Action.SEARCH)
     # Not foreign keys: searches are purged (and cases deleted), their audit trail is not.
     search_id = models.UUIDField(null=True, blank=True, db_index=True)
@@ -261,10 +310,41 @@ class AuditEntry(models.Model):
     query_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     result_count = models.PositiveIntegerField(default=0)
     client_address = models.GenericIPAddressField(null=True, blank=True)
+    # What else the event needs: path, method, status, reason, token id...
+    detail = models.JSONField(default=dict, blank=True)
+    # The chain: SHA-256 of the previous entry, and of this one's canonical fields.
+    prev_hash = models.CharField(max_length=64, editable=False)
+    entry_hash = models.CharField(max_length=64, editable=False)
+
+    objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-pk"]
         verbose_name_plural = "audit entries"
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.search_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditImmutable("audit entries are never updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditImmutable("audit entries are never deleted")
+
+
+class AuditChainHead(models.Model):
+    """The one row that serialises audit appends: the last entry's id and hash.
+
+    Writers update it first, in the transaction that appends the entry, so the chain
+    stays linear whatever the number of processes (a row lock on PostgreSQL, the write
+    lock on SQLite).
+    """
+
+    length = models.PositiveBigIntegerField(default=0)
+    last_id = models.PositiveBigIntegerField(null=True, blank=True)
+    last_hash = models.CharField(max_length=64, blank=True)
+
+    def __str__(self):
+        return f"audit chain: {self.length} entries, last {self.last_id}"

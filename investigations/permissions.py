@@ -1,4 +1,8 @@
-"""Who is an investigator: members of the `investigators` group (its permission).
+"""Who is an investigator: active members of the `investigators` group.
+
+Membership, not a permission: a superuser has every permission, and being an
+administrator gives no access to investigators' searches and cases. Moderators
+(the `Moderators` group: traveller photos and hotels) are not investigators either.
 
 The same test guards the API (`IsInvestigator`), HTML views (`investigator_required`,
 `InvestigatorRequiredMixin`) and the selectors.
@@ -12,13 +16,18 @@ from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 INVESTIGATORS_GROUP = "investigators"
+MODERATORS_GROUP = "Moderators"
 SEARCH_PERMISSION = "investigations.search_hotels"
+_CACHE = "_is_investigator"  # on the user object: one query per request, not per check
 
 
 def is_investigator(user) -> bool:
     if not (user and user.is_authenticated and user.is_active):
         return False
-    return user.has_perm(SEARCH_PERMISSION)
+    if not hasattr(user, _CACHE):
+        member = user.groups.filter(name=INVESTIGATORS_GROUP).exists()
+        setattr(user, _CACHE, member)
+    return getattr(user, _CACHE)
 
 
 class IsInvestigator(BasePermission):

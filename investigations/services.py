@@ -19,8 +19,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from accounts.tokens import token_create
 from investigations.audit import audit_record
 from investigations.cases import case_check_new, case_create
 from investigations.models import (
@@ -80,8 +80,8 @@ def investigator_create(*, username, team_name, email="", password=None):
     membership = TeamMembership(user=user, team=team)
     membership.full_clean()
     membership.save()
-    token = Token.objects.create(user=user)
-    return user, token.key
+    _, key = token_create(user=user, name="created with the account")
+    return user, key
 
 
 def generate_password() -> str:

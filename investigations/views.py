@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image
 from rest_framework.throttling import ScopedRateThrottle
 
-from investigations.audit import audit_record
+from investigations.audit import audit_event, audit_record
 from investigations.cases import case_of
 from investigations.forms import (
     AttachForm,
@@ -132,7 +132,8 @@ def _shown_revision(request, search, number=None):
 def _results_page(
     request, search, revision, *, refine_form=None, attach_form=None, errors=None, status=200
 ):
-    """The results of one revision; `errors` = decision form errors by (hotel, image)."""
+    """The results of one revision; `errors` = decision form errors by (hotel, image).
+    Audited: every showing of a search's results, EXIF and GPS."""
     hotels = results_for(search, revision)
     query_point = _query_point(search)
     for hit in hotels:
@@ -170,7 +171,20 @@ def _results_page(
             message for messages in (errors or {}).values() for message in messages
         ],
     }
-    return render(request, "investigations/results.html", context, status=status)
+    response = render(request, "investigations/results.html", context, status=status)
+    _audit(request, search, AuditEntry.Action.SEARCH_VIEW, revision=revision.number)
+    return response
+
+
+def _audit(request, search, action, **detail):
+    """One audit row for what this page showed of `search` (`via` page)."""
+    audit_record(
+        user=request.user,
+        search=search,
+        action=action,
+        client_address=client_address(request),
+        detail={"via": "page", **detail},
+    )
 
 
 def _preview_url(search, revision) -> str:
@@ -275,12 +289,8 @@ def query_preview(request, pk):
         raise Http404("The query photo is no longer available.") from None
     buffer = io.BytesIO()
     upright.save(buffer, "JPEG", quality=85)
-    audit_record(
-        user=request.user,
-        search=search,
-        action=AuditEntry.Action.QUERY_IMAGE,
-        client_address=client_address(request),
-    )
+    size = "thumb" if long_side == THUMB_LONG_SIDE else "preview"
+    _audit(request, search, AuditEntry.Action.QUERY_IMAGE, revision=revision.number, size=size)
     response = HttpResponse(buffer.getvalue(), content_type="image/jpeg")
     response["Content-Disposition"] = 'inline; filename="query.jpg"'
     return response
@@ -397,7 +407,9 @@ def _compare_page(request, search, revision, image_id, *, errors=None, status=20
         "results_url": _results_url(search, revision),
         "decision_errors": errors,
     }
-    return render(request, "investigations/compare.html", context, status=status)
+    response = render(request, "investigations/compare.html", context, status=status)
+    _audit(request, search, AuditEntry.Action.COMPARE, revision=revision.number, image=image_id)
+    return response
 
 
 # --- the team's history ---
@@ -425,4 +437,16 @@ def search_list(request):
         "filter_query": urlencode(kept),
         "retention_days": settings.SEARCH_RETENTION_DAYS,
     }
-    return render(request, "investigations/search_list.html", context)
+    response = render(request, "investigations/search_list.html", context)
+    audit_event(
+        user=request.user,
+        action=AuditEntry.Action.SEARCH_LIST,
+        client_address=client_address(request),
+        detail={
+            "via": "page",
+            "page": page.number,
+            "filters": kept,
+            "searches": [str(search.pk) for search in page.object_list],
+        },
+    )
+    return response

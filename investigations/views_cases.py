@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from investigations.audit import audit_event
 from investigations.cases import (
     case_create,
     case_of,
@@ -27,6 +28,7 @@ from investigations.cases import (
     search_attach,
 )
 from investigations.forms import AttachForm, CaseEditForm, CaseForm
+from investigations.models import AuditEntry
 from investigations.permissions import investigator_required
 from investigations.presenting import decision_summary
 from investigations.views import _back_to, _results_page, _shown_revision, _visible_search
@@ -50,10 +52,24 @@ def case_list(request):
             form.add_service_errors(exc)
         else:
             return redirect("investigations:case-detail", pk=case.pk)
-    cases = cases_visible_to(request.user).select_related("legal_hold_by").order_by("-updated_at")
+    cases = list(
+        cases_visible_to(request.user).select_related("legal_hold_by").order_by("-updated_at")
+    )
     status = 400 if form.errors else 200
     context = {"cases": cases, "form": form}
-    return render(request, "investigations/case_list.html", context, status=status)
+    response = render(request, "investigations/case_list.html", context, status=status)
+    _cases_listed(request, cases, via="page")
+    return response
+
+
+def _cases_listed(request, cases, *, via):
+    """The audit row of one showing of the team's cases list."""
+    audit_event(
+        user=request.user,
+        action=AuditEntry.Action.CASE_LIST,
+        client_address=client_address(request),
+        detail={"via": via, "cases": [str(case.pk) for case in cases]},
+    )
 
 
 def _visible_case(request, pk):

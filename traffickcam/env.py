@@ -4,6 +4,7 @@ Each helper raises ImproperlyConfigured on a value it cannot parse, so a typo in
 deployment fails at start-up instead of silently falling back to a default.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -55,3 +56,14 @@ def env_secret(name: str) -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from None
     return os.environ.get(name, "")
+
+
+def env_networks(name: str, default: str = "") -> list:
+    """A comma-separated list of IP addresses or networks (203.0.113.7, 10.0.0.0/8)."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an address or network") from None
+    return networks

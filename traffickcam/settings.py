@@ -5,12 +5,15 @@ in-process when no broker is configured. DATABASE_URL, CELERY_BROKER_URL and
 REDIS_CACHE_URL switch to PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from traffickcam.env import env_bool, env_int, env_list, env_secret, env_str
+from traffickcam.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,9 +35,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "accounts",
     "rooms",
     "matcher",
     "investigations",
@@ -45,12 +51,24 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "traffickcam.headers.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Investigator URLs: `Cache-Control: private, no-store` on every answer, and refusals
+    # (401/403/404/429) in the audit trail; before the login checks so it sees theirs.
+    "investigations.middleware.InvestigatorResponseMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Investigators and staff: idle and absolute session limits, then the second factor.
+    "accounts.middleware.SessionLimitsMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
     # Last: sees view exceptions first, turning a database/Redis outage into a 503.
     "traffickcam.exceptions.OutageMiddleware",
 ]
@@ -68,6 +86,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+                "accounts.context_processors.accounts",
             ],
         },
     },
@@ -95,6 +115,52 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/investigate/"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login throttling (django-axes), on every password login (/accounts/login/, /admin/login/):
+# after LOGIN_FAILURE_LIMIT failures for one username from one client address, that pair
+# is refused, right password or not, until LOGIN_LOCKOUT_MINUTES have passed since the
+# last attempt. Keyed on the pair, so nobody can lock a user out from elsewhere; the
+# second factor covers guessing spread over many addresses.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "traffickcam.client.client_address"  # trusted proxies applied
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # logins are in the audit trail
+AXES_VERBOSE = False
+
+# Investigators and staff (accounts/policy.py): a TOTP second factor on every login, and
+# sessions that end after this long without a request, and this long after the login.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "TraffickCam")
+PRIVILEGED_SESSION_IDLE_SECONDS = env_int("PRIVILEGED_SESSION_IDLE_SECONDS", 1800, minimum=60)
+PRIVILEGED_SESSION_MAX_SECONDS = env_int("PRIVILEGED_SESSION_MAX_SECONDS", 43200, minimum=300)
+
+# API tokens (accounts/tokens.py): only a SHA-256 of the key is stored; each expires.
+API_TOKEN_LIFETIME_DAYS = env_int("API_TOKEN_LIFETIME_DAYS", 90, minimum=1)
+API_TOKEN_MAX_LIFETIME_DAYS = env_int("API_TOKEN_MAX_LIFETIME_DAYS", 365, minimum=1)
+# Each use sets the token's last_used; an audit entry at most once per this many seconds.
+API_TOKEN_USE_AUDIT_SECONDS = env_int("API_TOKEN_USE_AUDIT_SECONDS", 300, minimum=0)
+
+# E-mail: password reset exists only when EMAIL_HOST is set, and is then limited per
+# address and per client address (requests per hour).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "traffickcam@localhost")
+PASSWORD_RESET_TIMEOUT = 3600  # seconds a reset link stays valid
+PASSWORD_RESET_PER_EMAIL_HOURLY = env_int("PASSWORD_RESET_PER_EMAIL_HOURLY", 3, minimum=1)
+PASSWORD_RESET_PER_CLIENT_HOURLY = env_int("PASSWORD_RESET_PER_CLIENT_HOURLY", 10, minimum=1)
+
+# Reverse proxies whose X-Forwarded-For is believed (traffickcam/client.py): addresses or
+# networks, e.g. "10.0.0.0/8". Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -103,6 +169,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # site-wide: traffickcam/base.css
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -132,8 +199,9 @@ MAP_TILE_URL = env_str("MAP_TILE_URL")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # A session counts only once it passed the second factor, where one is required.
+        "accounts.authentication.VerifiedSessionAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",  # Authorization: Token <key>
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -241,6 +309,58 @@ MATCHER_GRAPH_SHORTLIST = env_int("MATCHER_GRAPH_SHORTLIST", 700, minimum=10)
 # Where the exported ONNX model is cached (regenerated when missing).
 MATCHER_CACHE_DIR = Path(env_str("MATCHER_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 
+
+def _tile_source(url: str) -> str:
+    """The CSP source of a tile URL template: https://{s}.tile.example.org/{z}/{x}/{y}.png
+    -> https://*.tile.example.org."""
+    parts = urlsplit(url)
+    labels = parts.hostname.split(".") if parts.hostname else []
+    if parts.scheme not in ("http", "https") or not labels:
+        raise ImproperlyConfigured(f"MAP_TILE_URL={url!r}: an http(s) URL template")
+    placeholders = [i for i, label in enumerate(labels) if "{" in label]
+    if placeholders:
+        labels = ["*", *labels[placeholders[-1] + 1 :]]
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{'.'.join(labels)}{port}"
+
+
+# Content-Security-Policy (django-csp): scripts from our static files only. Styles: our
+# static files and the nonce'd <style> of base.html; style="" attributes are allowed
+# (two pages place a box and timeline dots by server-computed percentages; an attribute
+# cannot select or read anything, and url() in it is still bound by img-src).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [
+            SELF,
+            "data:",
+            "blob:",
+            *([_tile_source(MAP_TILE_URL)] if MAP_TILE_URL else []),
+        ],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Permissions-Policy (traffickcam/headers.py): every powerful feature off, except where
+# a page (by URL name) needs one: the traveller upload page offers "use my location".
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "camera", "clipboard-read", "display-capture",
+        "encrypted-media", "fullscreen", "geolocation", "gyroscope", "hid", "idle-detection",
+        "magnetometer", "microphone", "midi", "payment", "publickey-credentials-get",
+        "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
+PERMISSIONS_POLICY_PAGES = {"rooms:upload": {"geolocation": ["self"]}}
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -259,4 +379,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # django-axes logs every login at INFO; the audit trail has them.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

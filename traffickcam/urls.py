@@ -1,10 +1,23 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.contrib.contenttypes.views import shortcut
+from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from traffickcam.health import healthz
+
+
+def _view_on_site(request, content_type_id, object_id):
+    """The admin's "view on site" shortcut, with a malformed id a 404 (Django lets the
+    ValidationError of a bad UUID through as a 500)."""
+    try:
+        return shortcut(request, content_type_id, object_id)
+    except ValidationError:
+        raise Http404("No such object.") from None
+
 
 urlpatterns = [
     path("", include("rooms.urls")),
@@ -13,11 +26,16 @@ urlpatterns = [
     path("api/", include("rooms.api_urls")),
     path("api/", include("investigations.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("accounts/", include("accounts.urls")),
+    path(
+        "admin/r/<int:content_type_id>/<path:object_id>/",
+        admin.site.admin_view(_view_on_site),
+    ),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]
+
 
 # JSON errors for /api/ URLs no DRF view answered; Django's own pages elsewhere.
 handler400 = "traffickcam.exceptions.bad_request"

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from rest_framework.test import APIClient
 
+from accounts.tokens import token_create
 from investigations.services import investigator_create
 
 PASSWORD = "correct-horse-battery-staple"
@@ -52,14 +53,15 @@ def bob(db):
 def client_for():
     """`client_for(user)`: an API client signed in as `user` (None = anonymous).
 
-    The session login works for HTML pages and the API alike; `token=True` uses the
-    user's API token instead, as a script would.
+    The session login (second factor passed, see the root conftest) works for HTML pages
+    and the API alike; `token=True` uses a new API token instead, as a script would.
     """
 
     def make(user=None, token=False):
         client = APIClient()
         if user is not None and token:
-            client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
+            _, key = token_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         elif user is not None:
             client.force_login(user)
         return client

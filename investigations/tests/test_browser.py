@@ -17,6 +17,7 @@ from django.urls import re_path
 from django.views.static import serve
 from PIL import Image
 
+from accounts.testing import browser_login
 from demo import images as demo_images
 from investigations.models import Search
 from investigations.tests.conftest import PASSWORD
@@ -123,10 +124,7 @@ def test_investigator_erases_searches_and_sees_the_right_hotel_first(
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/investigate/")
     assert "/accounts/login/" in page.url
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/accounts/login/'] button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/investigate/")
+    browser_login(page, live_server.url, "alice", PASSWORD)  # password, then the TOTP code
 
     page.set_input_files("input[name=image]", str(photo))
     page.wait_for_selector("#eraser-stage:not([hidden])")
@@ -185,11 +183,7 @@ def test_server_reason_is_shown_when_the_photo_is_not_an_image(
     bad.write_bytes(b"definitely not a photo")
     context = chromium.new_context()
     page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/?next=/investigate/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/accounts/login/'] button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/investigate/")
+    browser_login(page, live_server.url, "alice", PASSWORD)
     page.set_input_files("input[name=image]", str(bad))
     # The browser cannot draw it either: the page says so and still lets it be sent.
     page.wait_for_function(
@@ -203,11 +197,7 @@ def test_server_reason_is_shown_when_the_photo_is_not_an_image(
 
 
 def log_in(page, base_url):
-    page.goto(f"{base_url}/accounts/login/?next=/investigate/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/accounts/login/'] button[type=submit]")
-    page.wait_for_url(f"{base_url}/investigate/")
+    browser_login(page, base_url, "alice", PASSWORD)
 
 
 def paint_and_search(page, photo):

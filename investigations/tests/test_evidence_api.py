@@ -137,7 +137,7 @@ def test_rerun_with_a_filter_keeps_the_first_revision(search_body, alice, client
     assert first["hotels"] == search_body["hotels"]
     latest = client_for(alice).get(f"/api/searches/{search_body['id']}/").json()
     assert latest["revision"] == 2
-    assert _actions(search_body["id"]) == ["search", "revision"]
+    assert _actions(search_body["id"]) == ["search", "revision", "search_view", "search_view"]
     # The mask was kept: revision 2 searched the same erased photo.
     assert body["revisions"][1]["mask_sha256"] == body["revisions"][0]["mask_sha256"] != ""
 

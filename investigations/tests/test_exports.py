@@ -63,9 +63,9 @@ def test_json_export(search, alice_teammate, client_for):
     )
     assert data["hotels"][0]["matches"][1]["room_number"] is None  # stored before rooms were kept
     assert data["chains"] == CHAINS
-    entry = AuditEntry.objects.get()
+    entry = AuditEntry.objects.get(search_id=search.pk)
     assert (entry.action, entry.username, entry.search_id) == (
-        "export",
+        "export_json",
         "alice_teammate",
         search.pk,
     )
@@ -135,7 +135,7 @@ def test_query_image_is_served_privately(search, alice_teammate, client_for):
     assert response["Cache-Control"] == "private, no-store"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"] == "inline"
-    assert AuditEntry.objects.get().action == "query_image"
+    assert AuditEntry.objects.get(search_id=search.pk).action == "query_image"
 
 
 def test_purged_photo_is_a_404(search, alice, client_for):

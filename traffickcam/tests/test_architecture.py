@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("retrieval", "matcher", "rooms", "investigations", "traffickcam", "benchmarks", "demo")
+PACKAGES = (
+    "retrieval", "matcher", "rooms", "investigations", "accounts", "traffickcam", "benchmarks",
+    "demo",
+)  # fmt: skip
 SUPPORT = ("benchmarks", "demo", "testsupport")  # never imported by the product
 WEB_FRAMEWORKS = ("django", "rest_framework", "drf_spectacular", "celery", "kombu")
 
@@ -76,7 +79,7 @@ def test_the_ml_core_imports_no_django_and_no_app():
 
 
 @pytest.mark.parametrize(
-    "package", ["retrieval", "matcher", "rooms", "investigations", "traffickcam"]
+    "package", ["retrieval", "matcher", "rooms", "investigations", "accounts", "traffickcam"]
 )
 def test_the_product_never_imports_benchmarks_demo_or_test_support(package):
     assert offending(package, lambda target: top(target) not in SUPPORT) == []

@@ -5,7 +5,9 @@
 - every POST form carries a CSRF token and is refused without it;
 - uploads are rate-limited per address and searches per user, with JSON 429s;
 - stored photos are never served sniffable or executable;
-- secrets come from the environment only.
+- secrets come from the environment only;
+- the deploy guide points at TRUSTED_PROXIES for the client address.
+(Logins, second factor, sessions and tokens: accounts/tests/; headers: test_headers.py.)
 (The authorisation matrix of every URL is investigations/tests/test_access_matrix.py.)
 """
 
@@ -21,6 +23,7 @@ import pytest
 from django.test import Client
 from rest_framework.throttling import ScopedRateThrottle
 
+from accounts.tokens import token_create
 from testsupport import processes as testing
 
 SETTINGS_FILE = testing.REPO / "traffickcam" / "settings.py"
@@ -159,7 +162,8 @@ def test_session_api_calls_need_csrf_but_token_calls_do_not(alice, image_bytes):
     session.force_login(alice)
     response = session.post("/api/searches/", {})
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
-    token = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {alice.auth_token.key}")
+    _, key = token_create(user=alice)
+    token = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {key}")
     assert token.post("/api/searches/", {}).status_code == 400  # through CSRF, to validation
 
 
@@ -246,3 +250,10 @@ def test_deploy_doc_sets_nosniff_for_media_servers():
     assert "X-Content-Type-Options" in doc and "nosniff" in doc
     assert "add_header" in doc  # nginx
     assert "ContentType" in doc or "Content-Type" in doc  # S3 objects
+
+
+def test_deploy_doc_names_trusted_proxies_not_gunicorn_for_the_client_address():
+    doc = (testing.REPO / "docs" / "deploy.md").read_text()
+    assert "TRUSTED_PROXIES" in doc and "X-Forwarded-For" in doc
+    claims = re.findall(r"[^.]*--forwarded-allow-ips[^.]*\.", doc)
+    assert claims and all("does **not**" in claim or "only" in claim for claim in claims)

@@ -66,7 +66,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 "Log in at http://127.0.0.1:8000/accounts/login/ "
-                "(investigators: /investigate/, moderators: /admin/). "
+                "(investigators: /investigate/, moderators: /admin/); the first login "
+                "asks investigators and staff to set up an authenticator app (TOTP). "
                 "Travellers upload at http://127.0.0.1:8000/ without an account."
             )
         )

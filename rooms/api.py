@@ -7,16 +7,19 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import generics, serializers, status
-from rest_framework.exceptions import Throttled
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rooms.body import INCOMPLETE_DETAIL, body_complete, watch_body
 from rooms.intake import UploadRejected
-from rooms.models import Hotel, RoomImage
-from rooms.services import SubmissionConflict, submission_create
-from rooms.throttles import UploadRateThrottle
+from rooms.models import Hotel, Submission, digest_of_receipt
+from rooms.presenting import PUBLIC_CODES, public_status
+from rooms.services import SubmissionConflict, UploadBlocked, submission_create
+from rooms.throttles import ReceiptRateThrottle, UploadRateThrottle
+from traffickcam.client import client_address
 
 # --- input -----------------------------------------------------------------------------
 
@@ -59,67 +62,37 @@ class SubmissionInputSerializer(serializers.Serializer):
 
 
 # --- output ----------------------------------------------------------------------------
+# Status only (issue 19, finding 5): no hotel, room number, time, URL or link to another
+# photo, and photos and submissions only by their unguessable public ids.
 
 
-@extend_schema_field(OpenApiTypes.URI)
-class PublicUrlField(serializers.Field):
-    """The stored photo's URL; null while hidden or held for moderation."""
-
-    def __init__(self, source: str = "*", **kwargs):
-        super().__init__(source=source, read_only=True, allow_null=True, **kwargs)
-
-    def to_representation(self, image: RoomImage):
-        if image.status == RoomImage.Status.HIDDEN or image.is_flagged:
-            return None
-        request = self.context.get("request")
-        url = image.file.url
-        return request.build_absolute_uri(url) if request else url
-
-
-class RoomImagePublicSerializer(serializers.ModelSerializer):
-    """What anyone may see of a photo: no hashes, camera, capture time or flag reason."""
-
-    url = PublicUrlField()
-    hotel = serializers.IntegerField(source="submission.hotel_id", read_only=True)
-    room_number = serializers.CharField(source="submission.room_number", read_only=True)
-    held_for_review = serializers.BooleanField(source="is_flagged", read_only=True)
-
-    class Meta:
-        model = RoomImage
-        fields = [
-            "id",
-            "status",
-            "url",
-            "width",
-            "height",
-            "submission",
-            "hotel",
-            "room_number",
-            "near_duplicate_of",
-            "held_for_review",
-            "created_at",
-        ]
-        read_only_fields = fields
+class PhotoStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.ChoiceField(choices=PUBLIC_CODES, source="public_status_code")
 
 
 class SubmittedImageSerializer(serializers.Serializer):
-    id = serializers.IntegerField(source="image.id")
-    status = serializers.CharField(source="image.status")
-    url = PublicUrlField(source="image", help_text="Null while hidden or held for review.")
-    duplicate = serializers.BooleanField(
-        help_text="True: this exact file was already stored; id is that earlier photo."
+    id = serializers.UUIDField(
+        source="image.public_id",
+        allow_null=True,
+        help_text="Null for a photo already received: it was not stored again.",
     )
-    near_duplicate_of = serializers.IntegerField(
-        source="image.near_duplicate_of_id", allow_null=True
-    )
-    held_for_review = serializers.BooleanField(source="image.is_flagged")
+    status = serializers.ChoiceField(choices=[*PUBLIC_CODES, "duplicate"])
+    duplicate = serializers.BooleanField(help_text="True: this exact file was already stored.")
 
 
 class SubmissionOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField(source="submission.id")
-    hotel = serializers.IntegerField(source="submission.hotel_id")
-    room_number = serializers.CharField(source="submission.room_number")
-    images = SubmittedImageSerializer(many=True)
+    id = serializers.UUIDField(source="submission.public_id")
+    receipt = serializers.CharField(
+        help_text="Keep it: the only way to see the status of these photos later "
+        "(GET /api/submissions/{receipt}/). It is shown once."
+    )
+    images = SubmittedImageSerializer(many=True, source="image_rows")
+
+
+class SubmissionStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    images = PhotoStatusSerializer(many=True)
 
 
 class UploadErrorItemSerializer(serializers.Serializer):
@@ -151,35 +124,81 @@ class SubmissionCreateApi(APIView):
             413: OpenApiResponse(UploadErrorSerializer, "A file is over the upload size limit."),
             409: OpenApiResponse(UploadErrorSerializer, "Same photo uploaded concurrently; retry."),
             429: OpenApiResponse(UploadErrorSerializer, "Too many uploads; see Retry-After."),
+            503: OpenApiResponse(UploadErrorSerializer, "Server busy decoding; retry."),
         },
     )
     def post(self, request):
-        serializer = SubmissionInputSerializer(data=request.data)
+        data = request.data  # parsed here, so the body is complete or not from now on
+        if not body_complete(request._request):
+            return Response({"detail": INCOMPLETE_DETAIL}, status=status.HTTP_400_BAD_REQUEST)
+        serializer = SubmissionInputSerializer(data=data)
         if not serializer.is_valid():
             return _invalid(serializer.errors)
         data = serializer.validated_data
         try:
             result = submission_create(
-                hotel=data["hotel"], room_number=data["room_number"], files=data["images"]
+                hotel=data["hotel"],
+                room_number=data["room_number"],
+                files=data["images"],
+                client_address=client_address(request),
             )
+        except UploadBlocked as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         except UploadRejected as exc:
             return Response(exc.as_json(), status=exc.status_code)
         except DjangoValidationError as exc:
             return _invalid(exc.message_dict)
         except SubmissionConflict as exc:
             return Response({"detail": f"{exc}; retry"}, status=status.HTTP_409_CONFLICT)
-        output = SubmissionOutputSerializer(result, context={"request": request})
-        return Response(output.data, status=status.HTTP_201_CREATED)
+        rows = [
+            {
+                "image": None if outcome.duplicate else outcome.image,
+                "status": "duplicate" if outcome.duplicate else public_status(outcome.image).code,
+                "duplicate": outcome.duplicate,
+            }
+            for outcome in result.images
+        ]
+        output = {"submission": result.submission, "receipt": result.receipt, "image_rows": rows}
+        return Response(SubmissionOutputSerializer(output).data, status=status.HTTP_201_CREATED)
+
+    def initialize_request(self, request, *args, **kwargs):
+        watch_body(request)  # before anything parses the body
+        return super().initialize_request(request, *args, **kwargs)
 
     def throttled(self, request, wait):
         raise Throttled(wait, detail="Too many uploads from this address.")
 
 
-class RoomImageDetailApi(generics.RetrieveAPIView):
-    """One photo's processing status and public URL."""
+class SubmissionStatusApi(APIView):
+    """The status of each photo of a submission, for the traveller holding its receipt."""
 
-    queryset = RoomImage.objects.select_related("submission")
-    serializer_class = RoomImagePublicSerializer
+    throttle_classes = [ReceiptRateThrottle]
+
+    @extend_schema(
+        operation_id="submissions_status",
+        responses={
+            200: SubmissionStatusSerializer,
+            404: OpenApiResponse(UploadErrorSerializer, "No submission has this receipt."),
+            429: OpenApiResponse(UploadErrorSerializer, "Too many requests; see Retry-After."),
+        },
+    )
+    def get(self, request, receipt: str):
+        submission = (
+            Submission.objects.filter(receipt_digest=digest_of_receipt(receipt))
+            .only("public_id")
+            .first()
+        )
+        if submission is None:
+            raise NotFound("No submission has this receipt.")
+        images = submission.images.order_by("id").only(
+            "public_id", "status", "flagged_reason", "quarantined"
+        )
+        for image in images:
+            image.public_status_code = public_status(image).code
+        body = SubmissionStatusSerializer({"public_id": submission.public_id, "images": images})
+        response = Response(body.data)
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 def _invalid(errors: dict) -> Response:

@@ -7,11 +7,19 @@ decide what to store; views decide how to report.
 The format is decided by content (Pillow), never by the filename or the content type a
 phone claims. Every accepted file is fully decoded here, so a truncated or corrupt file
 fails now rather than later in the matcher.
+
+Memory is bounded (issue 19, finding 7): a JPEG is decoded reduced (`draft`, by DCT
+scaling) to no less than the stored size, any other format is reduced (`reduce`) right
+after decoding, before any full-size copy; the pixels decoded for one request have a
+budget (UPLOAD_MAX_REQUEST_PIXELS); and at most UPLOAD_DECODE_CONCURRENCY photos are
+decoded at once per process. `manage.py bench_intake_memory` measures the worst case.
 """
 
 import hashlib
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
@@ -21,7 +29,7 @@ import numpy as np
 import pillow_heif
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()
 
@@ -39,7 +47,17 @@ STORED_JPEG_QUALITY = 90
 # cost stays a fraction of a second per photo.
 DETECT_MAX_SIDE = 640
 
+# Nudity detection (NudeNet, retrieval.people) runs on a copy this size; the model sees 320 px.
+EXPLICIT_MAX_SIDE = 640
+
+# Defaults of the settings read with getattr (documented in README's configuration).
+DEFAULT_MAX_REQUEST_PIXELS = 100_000_000
+DEFAULT_DECODE_CONCURRENCY = 2
+DEFAULT_DECODE_WAIT_SECONDS = 30
+DEFAULT_EXPLICIT_MIN_SCORE = 0.35
+
 EXIF_IFD = 0x8769
+TAG_ORIENTATION = 0x0112
 TAG_MODEL = 0x0110
 TAG_DATETIME_ORIGINAL = 0x9003
 TAG_OFFSET_TIME_ORIGINAL = 0x9011
@@ -48,11 +66,12 @@ TAG_OFFSET_TIME_ORIGINAL = 0x9011
 class FileRejected(Exception):
     """One uploaded file was refused; `reason` is safe to show to the uploader."""
 
-    def __init__(self, file: str, reason: str, *, too_large: bool = False):
+    def __init__(self, file: str, reason: str, *, too_large: bool = False, busy: bool = False):
         super().__init__(f"{file}: {reason}")
         self.file = file
         self.reason = reason
         self.too_large = too_large
+        self.busy = busy  # no decoding slot came free: the same upload may succeed later
 
 
 class UploadRejected(Exception):
@@ -64,7 +83,10 @@ class UploadRejected(Exception):
 
     @property
     def status_code(self) -> int:
-        # 413 when size is the problem: the client should send smaller files.
+        # 503 when the server was busy (retry later); 413 when size is the problem: the
+        # client should send smaller files.
+        if any(r.busy for r in self.rejections):
+            return 503
         return 413 if any(r.too_large for r in self.rejections) else 400
 
     @property
@@ -90,14 +112,35 @@ class ProcessedImage:
     captured_at: datetime | None
     camera_model: str
     flagged_reason: str  # "" when no person was seen
+    explicit_labels: tuple[str, ...] = ()  # NudeNet's EXPOSED classes seen: quarantine
+
+
+class PixelBudget:
+    """The pixels one request may have decoded, all its photos together."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.left = limit
+
+    def spend(self, pixels: int, name: str) -> None:
+        if pixels > self.left:
+            megapixels = self.limit / 1_000_000
+            raise FileRejected(
+                name,
+                f"the photos of this upload are too large together (over {megapixels:g} "
+                "megapixels once decoded); send fewer or smaller photos",
+                too_large=True,
+            )
+        self.left -= pixels
 
 
 def process_uploads(uploads: list[UploadedFile]) -> list[ProcessedImage]:
     """Process every file, or raise UploadRejected naming each refused one."""
+    budget = PixelBudget(getattr(settings, "UPLOAD_MAX_REQUEST_PIXELS", DEFAULT_MAX_REQUEST_PIXELS))
     processed, rejections = [], []
     for upload in uploads:
         try:
-            processed.append(process_upload(upload))
+            processed.append(process_upload(upload, budget))
         except FileRejected as rejection:
             rejections.append(rejection)
     if rejections:
@@ -105,16 +148,17 @@ def process_uploads(uploads: list[UploadedFile]) -> list[ProcessedImage]:
     return processed
 
 
-def process_upload(upload: UploadedFile) -> ProcessedImage:
+def process_upload(upload: UploadedFile, budget: PixelBudget | None = None) -> ProcessedImage:
     """Validate one uploaded file and return the copy to store; raises FileRejected."""
     name = (upload.name or "unnamed")[:200]
     data = read_limited(upload, name)
-    image = decode_upload(data, name)
-    try:
-        captured_at, camera_model = exif_metadata(image)
-        clean = normalise(image)
-    finally:
-        image.close()
+    with decoding_slot(name):  # the full-size pixels exist only inside
+        image = decode_upload(data, name, budget)
+        try:
+            captured_at, camera_model = exif_metadata(image)
+            clean = normalise(image)
+        finally:
+            image.close()
     return ProcessedImage(
         name=name,
         content=encode_jpeg(clean),
@@ -126,7 +170,28 @@ def process_upload(upload: UploadedFile) -> ProcessedImage:
         captured_at=captured_at,
         camera_model=camera_model,
         flagged_reason=detect_person(clean),
+        explicit_labels=detect_explicit(clean),
     )
+
+
+@contextmanager
+def decoding_slot(name: str):
+    """One of the process's UPLOAD_DECODE_CONCURRENCY decoding slots, for a decode."""
+    slots = _decoding_slots(
+        getattr(settings, "UPLOAD_DECODE_CONCURRENCY", DEFAULT_DECODE_CONCURRENCY)
+    )
+    wait = getattr(settings, "UPLOAD_DECODE_WAIT_SECONDS", DEFAULT_DECODE_WAIT_SECONDS)
+    if not slots.acquire(timeout=wait):
+        raise FileRejected(name, "the server is busy; please send it again in a minute", busy=True)
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+@cache  # one semaphore per process (and per configured count)
+def _decoding_slots(count: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(max(1, count))
 
 
 def read_limited(upload: UploadedFile, name: str) -> bytes:
@@ -148,8 +213,9 @@ def _too_large_reason(limit: int) -> str:
     return f"file is larger than the {limit} byte upload limit"
 
 
-def decode_upload(data: bytes, name: str) -> Image.Image:
-    """Open by content, check the declared size, then decode every pixel."""
+def decode_upload(data: bytes, name: str, budget: PixelBudget | None = None) -> Image.Image:
+    """Open by content, check the declared size, then decode every pixel (a JPEG at the
+    smallest DCT scale that keeps STORED_MAX_SIDE), charged to the request's budget."""
     with warnings.catch_warnings():
         # Pillow's own bomb guard warns before it raises; treat both as a refusal. (The
         # filter is process-wide while it lasts; it only ever turns this warning into
@@ -162,6 +228,14 @@ def decode_upload(data: bytes, name: str) -> Image.Image:
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
             raise FileRejected(name, _unsupported_reason(data)) from None
         _check_pixels(image, name)
+        if image.format in ("JPEG", "MPO"):
+            image.draft(None, (STORED_MAX_SIDE, STORED_MAX_SIDE))
+        if budget is not None:
+            try:
+                budget.spend(image.width * image.height, name)
+            except FileRejected:
+                image.close()
+                raise
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -237,15 +311,69 @@ def _parse_offset(offset: str) -> timezone:
         return UTC
 
 
+# EXIF orientation -> the transposition that makes the photo upright (as exif_transpose).
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Modes Image.reduce takes; the others are converted (at full size) first.
+REDUCIBLE_MODES = ("L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F")
+REDUCE_STRIP_ROWS = 64  # output rows per strip
+
+
 def normalise(image: Image.Image) -> Image.Image:
-    """Upright, RGB, at most STORED_MAX_SIDE, and a fresh image with no metadata."""
-    upright = ImageOps.exif_transpose(image)
+    """Upright, RGB, at most STORED_MAX_SIDE, and a fresh image with no metadata.
+
+    The decoded photo is reduced first (an integer box filter, cheap), so every later
+    step works on a copy near the stored size, never on a full-size one.
+    """
+    transpose = UPRIGHT.get(_exif_int(image.getexif().get(TAG_ORIENTATION)))
+    small = reduced(image, STORED_MAX_SIDE)
+    upright = small.transpose(transpose) if transpose is not None else small
     rgb = _to_rgb(upright)
     rgb.thumbnail((STORED_MAX_SIDE, STORED_MAX_SIDE), Image.Resampling.LANCZOS)
     # A new image carries no info dict: no EXIF, XMP, ICC profile or JPEG comment.
     clean = Image.new("RGB", rgb.size)
     clean.paste(rgb)
     return clean
+
+
+def reduced(image: Image.Image, side: int) -> Image.Image:
+    """`image` shrunk by the largest integer factor that keeps its long side >= `side`.
+
+    Strip by strip: `Image.reduce` of a whole RGBA image premultiplies alpha into a
+    full-size copy, and a palette image would need a full-size conversion first; a
+    strip's copies are a few MB.
+    """
+    factor = max(image.size) // side
+    if factor < 2:
+        return image
+    mode = image.mode if image.mode in REDUCIBLE_MODES else _reducible_mode(image.mode)
+    width, height = image.size
+    result = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * REDUCE_STRIP_ROWS
+    for top in range(0, height, rows):
+        strip = image.crop((0, top, width, min(height, top + rows)))
+        if strip.mode != mode:
+            strip = strip.convert(mode)
+        result.paste(strip.reduce(factor), (0, top // factor))
+    return result
+
+
+def _reducible_mode(mode: str) -> str:
+    return "RGBA" if mode in ("P", "PA") else "RGB"
+
+
+def _exif_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def thumbnail(image: Image.Image) -> Image.Image:
@@ -306,6 +434,34 @@ def _detect_bodies(gray: np.ndarray) -> bool:
         return False
     _, weights = _hog().detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.05)
     return any(float(w) >= 1.0 for w in np.ravel(weights))
+
+
+def detect_explicit(image: Image.Image) -> tuple[str, ...]:
+    """NudeNet's explicit classes (those with EXPOSED in their label) seen in the photo.
+
+    The detector shipped in the nudenet wheel, loaded and fed as `retrieval.people` does
+    for the suggested mask; a class counts when any anchor scores at least
+    UPLOAD_EXPLICIT_MIN_SCORE.
+    """
+    from retrieval.people import _nudenet_input, _nudenet_session
+
+    small = image.copy()
+    small.thumbnail((EXPLICIT_MAX_SIDE, EXPLICIT_MAX_SIDE))
+    session = _nudenet_session(1)
+    (output,) = session.run(None, {session.get_inputs()[0].name: _nudenet_input(small)})
+    return explicit_labels(output[0][4:].max(axis=1))
+
+
+def explicit_labels(class_scores) -> tuple[str, ...]:
+    """The EXPLICIT_LABELS whose best score (one per NudeNet class, in its order) passes."""
+    from retrieval.people import NUDENET_LABELS
+
+    threshold = getattr(settings, "UPLOAD_EXPLICIT_MIN_SCORE", DEFAULT_EXPLICIT_MIN_SCORE)
+    return tuple(
+        label
+        for label, score in zip(NUDENET_LABELS, class_scores, strict=True)
+        if "EXPOSED" in label and float(score) >= threshold
+    )
 
 
 @cache  # loaded once per process; OpenCV is imported only when a photo is checked

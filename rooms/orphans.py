@@ -9,19 +9,21 @@ any upload could take to commit, so a file being written right now is never touc
 import logging
 from datetime import timedelta
 
-from django.core.files.storage import default_storage
 from django.db.models import FileField, Q
 from django.utils import timezone
 
 from rooms.models import RoomImage
+from rooms.storage import PRIVATE_PREFIX, ROOM_PHOTO_STORAGE
 
 logger = logging.getLogger(__name__)
 
-ROOT = "rooms"  # room_image_path puts every photo under rooms/<2 hex>/
+# room_image_path puts every photo under rooms/<2 hex>/, publicly or privately.
+ROOTS = ("rooms", PRIVATE_PREFIX + "rooms")
 
 
 def orphan_files_delete(*, older_than_seconds: int, now=None) -> list[str]:
-    """Delete files under MEDIA rooms/ with no RoomImage row and older than the cutoff.
+    """Delete photo files (public media and private storage) with no RoomImage row and
+    older than the cutoff.
 
     Returns the deleted names. Works on any Django storage (local disk or S3).
     """
@@ -29,8 +31,8 @@ def orphan_files_delete(*, older_than_seconds: int, now=None) -> list[str]:
     deleted = []
     for folder in _folders():
         for name in _orphans_in(folder):
-            if default_storage.get_modified_time(name) < cutoff:
-                default_storage.delete(name)
+            if ROOM_PHOTO_STORAGE.get_modified_time(name) < cutoff:
+                ROOM_PHOTO_STORAGE.delete(name)
                 deleted.append(name)
     if deleted:
         logger.warning("deleted %d orphan photo files: %s", len(deleted), deleted[:20])
@@ -38,15 +40,18 @@ def orphan_files_delete(*, older_than_seconds: int, now=None) -> list[str]:
 
 
 def _folders() -> list[str]:
-    try:
-        subfolders, _ = default_storage.listdir(ROOT)
-    except FileNotFoundError:
-        return []
-    return [ROOT] + [f"{ROOT}/{sub}" for sub in sorted(subfolders)]
+    folders = []
+    for root in ROOTS:
+        try:
+            subfolders, _ = ROOM_PHOTO_STORAGE.listdir(root)
+        except FileNotFoundError:
+            continue
+        folders += [root] + [f"{root}/{sub}" for sub in sorted(subfolders)]
+    return folders
 
 
 def _orphans_in(folder: str) -> list[str]:
-    _, files = default_storage.listdir(folder)
+    _, files = ROOM_PHOTO_STORAGE.listdir(folder)
     names = [f"{folder}/{name}" for name in files]
     return [name for name in names if name not in referenced_names(names)]
 

@@ -1,4 +1,9 @@
-"""Write services for traveller submissions and moderation of room photos."""
+"""Write services for traveller submissions and moderation of room photos.
+
+Where a photo's files live follows its moderation state (rooms/storage.py): public
+media while it may be published, private storage while it waits for a moderator, is
+quarantined or hidden. Every change of state moves the files in the same transaction.
+"""
 
 import logging
 from dataclasses import dataclass
@@ -6,22 +11,39 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
-from rooms import intake
-from rooms.models import Hotel, RoomImage, Submission
+from rooms import intake, screening, storage
+from rooms.models import (
+    BlockedUpload,
+    Hotel,
+    PhashBand,
+    RoomImage,
+    Submission,
+    digest_of_receipt,
+    new_receipt,
+)
 from rooms.orphans import referenced_names
+from rooms.screening import NEAR_DUPLICATE_MAX_DISTANCE, phash_distance
 
 logger = logging.getLogger(__name__)
 
-# Perceptual hashes this close (out of 64 bits) are the same view, re-shot or re-encoded.
-NEAR_DUPLICATE_MAX_DISTANCE = 6
+__all__ = ["NEAR_DUPLICATE_MAX_DISTANCE", "phash_distance"]  # re-exported for callers
 
 
 class SubmissionConflict(Exception):
     """A concurrent upload stored the same file first; retrying gives a clean answer."""
+
+
+class UploadBlocked(Exception):
+    """A photo matched the list of known abuse material: refused, recorded, nothing kept.
+
+    Its message is neutral on purpose: it tells the sender nothing about the list.
+    """
+
+    detail = "This upload could not be accepted."
 
 
 @dataclass(frozen=True)
@@ -35,23 +57,37 @@ class ImageOutcome:
 class SubmissionResult:
     submission: Submission
     images: list[ImageOutcome]
+    # The traveller's key to the status of their photos; only its digest is stored.
+    receipt: str
 
 
 def submission_create(
-    *, hotel: Hotel, room_number: str, files: list[UploadedFile]
+    *,
+    hotel: Hotel,
+    room_number: str,
+    files: list[UploadedFile],
+    client_address: str | None = None,
 ) -> SubmissionResult:
     """Store a traveller's photos of one room; all or nothing.
 
-    Every file is validated before anything is written (raises intake.UploadRejected).
-    Files written before a later failure are deleted, so no row and no file remain.
-    Raises ValidationError for a bad room number or file count.
+    Every file is validated before anything is written (raises intake.UploadRejected),
+    and screened: a photo on the abuse list refuses the whole upload (UploadBlocked,
+    recorded with `client_address`). Files written before a later failure are deleted,
+    so no row and no file remain. Raises ValidationError for a bad room number or file
+    count.
     """
     _check_file_count(files)
     processed = intake.process_uploads(files)
+    _refuse_blocked(processed, client_address)
+    receipt = new_receipt()
     written: list[str] = []
     try:
         with transaction.atomic():
-            submission = Submission(hotel=hotel, room_number=room_number.strip())
+            submission = Submission(
+                hotel=hotel,
+                room_number=room_number.strip(),
+                receipt_digest=digest_of_receipt(receipt),
+            )
             submission.full_clean()
             submission.save()
             outcomes = _store_images(submission, processed, written)
@@ -61,7 +97,26 @@ def submission_create(
     except BaseException:
         _delete_uncommitted(written)
         raise
-    return SubmissionResult(submission=submission, images=outcomes)
+    return SubmissionResult(submission=submission, images=outcomes, receipt=receipt)
+
+
+def _refuse_blocked(processed: list[intake.ProcessedImage], client_address: str | None) -> None:
+    matches = [(item, screening.blocklist_match(item.phash)) for item in processed]
+    blocked = [
+        BlockedUpload(
+            phash=item.phash,
+            matched_hash=match.matched_hash,
+            distance=match.distance,
+            sha256=item.sha256,
+            client_address=client_address,
+        )
+        for item, match in matches
+        if match is not None
+    ]
+    if blocked:
+        BlockedUpload.objects.bulk_create(blocked)
+        logger.warning("upload refused: %d photo(s) matched the abuse hash list", len(blocked))
+        raise UploadBlocked(UploadBlocked.detail)
 
 
 def _check_file_count(files: list[UploadedFile]) -> None:
@@ -73,8 +128,8 @@ def _check_file_count(files: list[UploadedFile]) -> None:
 def _store_images(
     submission: Submission, processed: list[intake.ProcessedImage], written: list[str]
 ) -> list[ImageOutcome]:
-    # Near duplicates are looked for within the hotel only: cheap, and the only place
-    # a re-shot photo of the same room can be.
+    # Near duplicates within the hotel are linked (a re-shot photo of the same room);
+    # one of another hotel's photo is held for a moderator (`_holds`).
     known = list(
         RoomImage.objects.filter(submission__hotel_id=submission.hotel_id).values_list(
             "id", "phash"
@@ -86,10 +141,25 @@ def _store_images(
         if existing:
             outcomes.append(ImageOutcome(image=existing, duplicate=True))
             continue
-        image = _image_create(submission, item, _nearest(item.phash, known), written)
+        elsewhere = screening.duplicate_elsewhere(item.phash, submission.hotel_id)
+        near = elsewhere.image_id if elsewhere else _nearest(item.phash, known)
+        image = _image_create(submission, item, near, _holds(item, elsewhere), written)
         known.append((image.id, image.phash))
         outcomes.append(ImageOutcome(image=image, duplicate=False))
     return outcomes
+
+
+def _holds(item: intake.ProcessedImage, elsewhere: screening.Duplicate | None) -> str:
+    """Why the photo waits for a moderator ("" when it need not)."""
+    reasons = [item.flagged_reason] if item.flagged_reason else []
+    if item.explicit_labels:
+        reasons.append("explicit content: " + ", ".join(item.explicit_labels))
+    if elsewhere:
+        reasons.append(
+            f"same photo as #{elsewhere.image_id} filed under another hotel "
+            f"({elsewhere.hotel_name}, {elsewhere.distance} bits apart)"
+        )
+    return "; ".join(reasons)[:200]
 
 
 def _nearest(phash: str, known: list[tuple[int, str]]) -> int | None:
@@ -101,18 +171,11 @@ def _nearest(phash: str, known: list[tuple[int, str]]) -> int | None:
     return best_id
 
 
-def phash_distance(a: str, b: str) -> int:
-    """Hamming distance between two hex perceptual hashes."""
-    try:
-        return (int(a, 16) ^ int(b, 16)).bit_count()
-    except ValueError:  # a missing hash is never a near duplicate
-        return 64
-
-
 def _image_create(
     submission: Submission,
     item: intake.ProcessedImage,
     near_duplicate_of_id: int | None,
+    flagged_reason: str,
     written: list[str],
 ) -> RoomImage:
     image = RoomImage(
@@ -120,18 +183,24 @@ def _image_create(
         sha256=item.sha256,
         phash=item.phash,
         near_duplicate_of_id=near_duplicate_of_id,
-        flagged_reason=item.flagged_reason,
+        flagged_reason=flagged_reason,
+        quarantined=bool(item.explicit_labels),
         captured_at=item.captured_at,
         camera_model=item.camera_model,
     )
     # A named ContentFile: Django reads the dimensions from it (a nameless one counts as
-    # "no file" and would leave width and height empty).
+    # "no file" and would leave width and height empty). Held photos are written to
+    # private storage (`RoomImage.publishable`, `room_image_path`).
     image.file.save("photo.jpg", ContentFile(item.content, name="photo.jpg"), save=False)
     written.append(image.file.name)
     image.thumbnail.save("thumb.jpg", ContentFile(item.thumbnail, name="thumb.jpg"), save=False)
     written.append(image.thumbnail.name)
     image.full_clean()
     image.save()
+    PhashBand.objects.bulk_create(
+        PhashBand(image=image, band=band, value=value)
+        for band, value in PhashBand.bands_of(image.phash)
+    )
     # After commit only: the worker must find the row, and a rolled-back upload must
     # not be embedded. robust: a broker outage must not fail a committed upload; the
     # stuck-image sweeper re-enqueues anything left pending.
@@ -167,28 +236,75 @@ def _delete_uncommitted(names: list[str]) -> None:
 def _delete_files(names: list[str]) -> None:
     for name in names:
         try:
-            default_storage.delete(name)
+            storage.ROOM_PHOTO_STORAGE.delete(name)
         except Exception:  # keep deleting the others; an orphan is logged, not fatal
             logger.exception("could not delete %s after a failed upload", name)
 
 
 def image_hide(image: RoomImage, *, reason: str = "") -> RoomImage:
-    """Take a photo out of search and public view (moderation); it is never matched."""
+    """Take a photo out of search and public view (moderation); it is never matched.
+
+    Its files leave public media: they move to private storage, so the old URL is gone.
+    """
     with transaction.atomic():
         image = RoomImage.objects.select_for_update().get(pk=image.pk)
         image.status = RoomImage.Status.HIDDEN
         image.status_reason = reason or "hidden by a moderator"
         image.full_clean()
-        image.save(update_fields=["status", "status_reason", "status_changed_at"])
+        _relocate(image, ["status", "status_reason"])
     return image
 
 
-def image_clear_flag(image: RoomImage) -> RoomImage:
-    """A moderator checked a flagged photo: it may now be matched and shown."""
+class NotApprovable(Exception):
+    """The photo cannot be published: quarantined (explicit) or hidden."""
+
+
+def image_approve(image: RoomImage) -> RoomImage:
+    """A moderator checked a held photo: it may now be matched and its files are public.
+
+    Refuses a quarantined photo (explicit content is never published) and a hidden one.
+    """
     with transaction.atomic():
         image = RoomImage.objects.select_for_update().get(pk=image.pk)
+        if image.quarantined:
+            raise NotApprovable("explicit content is never published")
+        if image.status == RoomImage.Status.HIDDEN:
+            raise NotApprovable("a hidden photo stays hidden")
         image.flagged_reason = ""
         image.full_clean()
         # status_changed_at (auto_now) tells the in-process index to look at it again.
-        image.save(update_fields=["flagged_reason", "status_changed_at"])
+        _relocate(image, ["flagged_reason"])
     return image
+
+
+def _relocate(image: RoomImage, changed: list[str]) -> None:
+    """Save `changed` with the files moved where the photo's new state puts them.
+
+    Inside the caller's transaction: the copies are written first, the row then names
+    them, and the old copies are deleted only after the commit. A rollback leaves the
+    new copies without a row, for the orphan sweep.
+    """
+    public = image.publishable
+    old = [name for name in (image.file.name, image.thumbnail.name) if name]
+    image.file.name = storage.move(image.file.name, public=public)
+    if image.thumbnail.name:
+        image.thumbnail.name = storage.move(image.thumbnail.name, public=public)
+    image.save(update_fields=[*changed, "file", "thumbnail", "status_changed_at"])
+    moved = [name for name in old if name not in (image.file.name, image.thumbnail.name)]
+    if moved:
+        transaction.on_commit(lambda: _delete_files(moved), robust=True)
+
+
+def images_privatise() -> int:
+    """Move the files of every photo that may not be published out of public media
+    (photos held or hidden before files followed the moderation state); returns how many."""
+    unfit = Q(status=RoomImage.Status.HIDDEN) | Q(quarantined=True) | ~Q(flagged_reason="")
+    exposed = RoomImage.objects.filter(unfit).exclude(file__startswith=storage.PRIVATE_PREFIX)
+    count = 0
+    for image_id in list(exposed.values_list("id", flat=True)):
+        with transaction.atomic():
+            image = RoomImage.objects.select_for_update().get(pk=image_id)
+            if not image.publishable and image.is_public:
+                _relocate(image, [])
+                count += 1
+    return count

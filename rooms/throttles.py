@@ -18,6 +18,15 @@ class ClientAddressRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": client_network(request)}
 
 
+class ReceiptRateThrottle(ClientAddressRateThrottle):
+    """Anonymous status look-ups (GET /api/submissions/{receipt}/): RECEIPT_RATE."""
+
+    scope = "receipts"
+
+    def get_rate(self):
+        return getattr(settings, "RECEIPT_RATE", "120/hour")
+
+
 class UploadRateThrottle(ClientAddressRateThrottle):
     scope = "uploads"
 

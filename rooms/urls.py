@@ -6,5 +6,5 @@ from rooms import views
 app_name = "rooms"
 urlpatterns = [
     path("", views.upload, name="upload"),
-    path("thanks/<int:submission_id>/", views.thanks, name="thanks"),
+    path("thanks/<uuid:public_id>/", views.thanks, name="thanks"),
 ]

@@ -253,7 +253,7 @@ def run(args) -> dict:
         for thread in searchers:
             thread.join(timeout=180)
 
-        accepted = sorted(i for u in uploads for i in u["ids"])
+        accepted = sorted(i for u in uploads for i in u["ids"] if i)  # null: exact duplicate
         drain_seconds = wait_drained(stack, accepted, started + args.deadline)
         report = verify(stack, uploads, searches, accepted)
         report.update(
@@ -276,7 +276,7 @@ def run(args) -> dict:
         return report
 
 
-def wait_drained(stack: Stack, accepted: list[int], deadline: float) -> float | None:
+def wait_drained(stack: Stack, accepted: list[str], deadline: float) -> float | None:
     """Seconds until every accepted image is embedded (or failed); None at the deadline."""
     started = time.monotonic()
     while time.monotonic() < deadline:
@@ -289,16 +289,19 @@ def wait_drained(stack: Stack, accepted: list[int], deadline: float) -> float | 
     return None
 
 
-def verify(stack: Stack, uploads: list[dict], searches: list[dict], accepted: list[int]) -> dict:
+def verify(stack: Stack, uploads: list[dict], searches: list[dict], accepted: list[str]) -> dict:
     statuses = {}
     for item in uploads:
         statuses[str(item["status"])] = statuses.get(str(item["status"]), 0) + 1
     search_statuses = {}
     for item in searches:
         search_statuses[str(item["status"])] = search_statuses.get(str(item["status"]), 0) + 1
+    # Photos are named by their public id (a UUID) in the API's answers.
     rows = dict(
         (image_id, (name, status))
-        for image_id, name, status in stack.query("SELECT id, file, status FROM rooms_roomimage")
+        for image_id, name, status in stack.query(
+            "SELECT public_id::text, file, status FROM rooms_roomimage"
+        )
     )
     vectors = stack.query("SELECT count(*), count(DISTINCT image_id) FROM matcher_embedding")[0]
     media = Path(stack.env["MEDIA_ROOT"])

@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
@@ -195,6 +196,14 @@ def sql(database: Path, query: str, params=()) -> list[tuple]:
     """Rows from the shared SQLite database, read without Django (no app state)."""
     with closing(sqlite3.connect(database, timeout=30)) as connection:
         return connection.execute(query, params).fetchall()
+
+
+def internal_ids(database: Path, public_ids) -> set[int]:
+    """The rows' integer ids of photos the API named by their public ids (UUID strings;
+    SQLite keeps a UUID as 32 hex digits). Exact duplicates are answered with null."""
+    wanted = {uuid.UUID(public_id).hex for public_id in public_ids if public_id}
+    rows = sql(database, "SELECT id, public_id FROM rooms_roomimage")
+    return {image_id for image_id, public_id in rows if public_id in wanted}
 
 
 def image_statuses(database: Path) -> dict[int, str]:

@@ -191,6 +191,19 @@ UPLOAD_MAX_IMAGES = 4
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES * UPLOAD_MAX_IMAGES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o640
+# Memory per upload request: decoded pixels (after JPEG draft decoding) across its photos
+# (413 above), photos decoded at once per process, and how long one waits for a slot (503).
+UPLOAD_MAX_REQUEST_PIXELS = env_int("UPLOAD_MAX_REQUEST_PIXELS", 100_000_000, minimum=10_000)
+UPLOAD_DECODE_CONCURRENCY = env_int("UPLOAD_DECODE_CONCURRENCY", 2, minimum=1)
+UPLOAD_DECODE_WAIT_SECONDS = env_int("UPLOAD_DECODE_WAIT_SECONDS", 30, minimum=1)
+# Screening: NudeNet's score at which an exposed-body class quarantines a photo (never
+# public, blurred to moderators), and the operator's list of perceptual hashes of known
+# abuse material (one 16-hex-digit pHash per line; empty = none), matched within so many bits.
+UPLOAD_EXPLICIT_MIN_SCORE = float(env_str("UPLOAD_EXPLICIT_MIN_SCORE", "0.35"))
+UPLOAD_BLOCKLIST_FILE = env_str("UPLOAD_BLOCKLIST_FILE")
+UPLOAD_BLOCKLIST_MAX_DISTANCE = env_int("UPLOAD_BLOCKLIST_MAX_DISTANCE", 8)
+# A traveller's receipt (GET /api/submissions/{receipt}/): answers per client address.
+RECEIPT_RATE = env_str("RECEIPT_RATE", "120/hour")
 
 # Investigator searches are deleted, with their query photo, after this many days.
 SEARCH_RETENTION_DAYS = env_int("SEARCH_RETENTION_DAYS", 30, minimum=1)

@@ -45,7 +45,7 @@ def test_upload_creates_submission_and_shows_its_thank_you_page(client, hotel, i
     response = post_upload(client, hotel, files)
     submission = Submission.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == f"/thanks/{submission.id}/"
+    assert response["Location"] == f"/thanks/{submission.public_id}/"  # not the int id
     assert (submission.hotel, submission.room_number) == (hotel, "204")
     assert submission.images.count() == 2
     page = client.get(response["Location"])
@@ -53,6 +53,11 @@ def test_upload_creates_submission_and_shows_its_thank_you_page(client, hotel, i
     html = page.content.decode()
     assert "room 204" in html and hotel.name in html
     assert html.count("Received, waiting to be processed") == 2
+    # The receipt shown is the key to the status API, and only its digest is stored.
+    receipt = re.search(r'class="receipt">([\w-]+)<', html).group(1)
+    assert receipt not in str(Submission.objects.values().get())
+    status = client.get(f"/api/submissions/{receipt}/").json()
+    assert [i["status"] for i in status["images"]] == ["received", "received"]
 
 
 def test_thank_you_page_is_only_for_the_uploader(client, hotel, image_bytes):
@@ -190,7 +195,8 @@ def test_upload_in_a_phone_browser(phone, live_server, hotel, image_bytes, tmp_p
     assert phone.url == live_server.url + "/"
 
     phone.click("#use-location")
-    phone.wait_for_function("document.querySelector('#hotel-results').innerText.includes('away')")
+    # A locator, not wait_for_function: the page's CSP forbids evaluating strings.
+    phone.locator("#hotel-results li", has_text="away").first.wait_for()
     names = phone.locator("#hotel-results strong").all_inner_texts()
     assert names == ["Harbour Inn Riverside", "Riverside Annex", "Far Lodge"]  # nearest first
 
@@ -200,7 +206,7 @@ def test_upload_in_a_phone_browser(phone, live_server, hotel, image_bytes, tmp_p
     assert "1 photo chosen" in phone.inner_text("#photo-count")
     screenshot(phone, "upload-phone.png")
     phone.click("#upload-submit")
-    phone.wait_for_url(re.compile(r"/thanks/\d+/$"))
+    phone.wait_for_url(re.compile(r"/thanks/[0-9a-f-]{36}/$"))
     assert "room 312" in phone.inner_text("main")
     assert Submission.objects.get().room_number == "312"
     screenshot(phone, "thanks-phone.png")

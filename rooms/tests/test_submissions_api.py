@@ -74,19 +74,30 @@ def stored_bytes(url: str, settings) -> bytes:
         return stored.read()
 
 
+def image_of(item: dict) -> RoomImage:
+    """The stored photo an item of the 201 answer stands for (by its public id)."""
+    return RoomImage.objects.get(public_id=item["id"])
+
+
+def served_bytes(item: dict, settings) -> bytes:
+    return stored_bytes(image_of(item).file.url, settings)
+
+
 def test_upload_creates_a_submission_with_its_photos(client, hotel, settings):
     response = submit(client, hotel.id, photo(room_photo("a")), photo(room_photo("b")))
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["hotel"] == hotel.id and body["room_number"] == "412"
-    assert [i["status"] for i in body["images"]] == ["pending", "pending"]
+    assert set(body) == {"id", "receipt", "images"}  # status only: no hotel, room or URL
+    assert [i["status"] for i in body["images"]] == ["received", "received"]
     assert not any(i["duplicate"] for i in body["images"])
-    submission = Submission.objects.get(id=body["id"])
-    assert {i.id for i in submission.images.all()} == {i["id"] for i in body["images"]}
+    submission = Submission.objects.get(public_id=body["id"])
+    assert submission.hotel == hotel and submission.room_number == "412"
+    ids = {str(i.public_id) for i in submission.images.all()}
+    assert ids == {i["id"] for i in body["images"]}
     assert len(media_files(settings)) == 4  # each photo and its 512 px thumbnail
     for image in submission.images.all():
         assert max(image.thumbnail.width, image.thumbnail.height) <= 512
-    assert body["images"][0]["url"].startswith("http://testserver/media/rooms/")
+        assert image.is_public and image.file.url.startswith("/media/rooms/")
 
 
 @pytest.mark.parametrize(
@@ -97,14 +108,14 @@ def test_png_webp_and_heic_are_accepted(client, hotel, settings, fmt, name, save
     data = make_image_bytes(fmt, size=(120, 90), **save_kwargs)
     response = submit(client, hotel.id, photo(data, name, f"image/{fmt.lower()}"))
     assert response.status_code == 201, response.json()
-    stored = Image.open(io.BytesIO(stored_bytes(response.json()["images"][0]["url"], settings)))
+    stored = Image.open(io.BytesIO(served_bytes(response.json()["images"][0], settings)))
     assert stored.format == "JPEG" and stored.size == (120, 90)
 
 
 def test_served_photo_has_no_exif_and_is_upright(client, hotel, settings):
     response = submit(client, hotel.id, photo(exif_jpeg(size=(64, 48), orientation=6)))
     assert response.status_code == 201
-    content = stored_bytes(response.json()["images"][0]["url"], settings)
+    content = served_bytes(response.json()["images"][0], settings)
     stored = Image.open(io.BytesIO(content))
     assert stored.size == (48, 64)
     assert len(stored.getexif()) == 0 and "exif" not in stored.info
@@ -194,15 +205,16 @@ def test_exact_duplicate_is_not_stored_twice(client, hotel, settings):
     second = submit(client, hotel.id, photo(data, "again.jpg"))
     assert second.status_code == 201
     again = second.json()["images"][0]
-    assert again["duplicate"] is True and again["id"] == first["id"]
-    assert RoomImage.objects.count() == 1 and len(media_files(settings)) == 2
+    # Not stored again, and nothing of the earlier photo (its id, its state) is told.
+    assert again == {"id": None, "status": "duplicate", "duplicate": True}
+    assert first["id"] and RoomImage.objects.count() == 1 and len(media_files(settings)) == 2
 
 
 def test_same_file_twice_in_one_upload_is_stored_once(client, hotel, settings):
     data = room_photo("a")
     body = submit(client, hotel.id, photo(data), photo(data)).json()
     assert [i["duplicate"] for i in body["images"]] == [False, True]
-    assert body["images"][0]["id"] == body["images"][1]["id"]
+    assert body["images"][1]["id"] is None
     assert RoomImage.objects.count() == 1 and len(media_files(settings)) == 2
 
 
@@ -210,28 +222,25 @@ def test_near_duplicate_is_stored_and_linked(client, hotel):
     original = submit(client, hotel.id, photo(room_photo("a", quality=95))).json()["images"][0]
     response = submit(client, hotel.id, photo(room_photo("a", size=(600, 450), quality=70)))
     image = response.json()["images"][0]
-    assert image["duplicate"] is False and image["near_duplicate_of"] == original["id"]
-    assert RoomImage.objects.get(id=image["id"]).near_duplicate_of_id == original["id"]
+    assert image["duplicate"] is False and set(image) == {"id", "status", "duplicate"}
+    stored = image_of(image)
+    assert stored.near_duplicate_of == image_of(original)
+    assert stored.flagged_reason == "" and image["status"] == "received"  # same hotel: fine
 
 
 def test_different_rooms_are_not_near_duplicates(client, hotel):
     submit(client, hotel.id, photo(room_photo("a")))
     image = submit(client, hotel.id, photo(room_photo("b"))).json()["images"][0]
-    assert image["near_duplicate_of"] is None
-
-
-def test_near_duplicates_are_looked_for_in_the_same_hotel_only(client, hotel, other_hotel):
-    submit(client, hotel.id, photo(room_photo("a", quality=95)))
-    response = submit(client, other_hotel.id, photo(room_photo("a", quality=70)))
-    assert response.json()["images"][0]["near_duplicate_of"] is None
+    assert image_of(image).near_duplicate_of is None
 
 
 def test_photo_showing_a_person_is_held_for_review(client, hotel, monkeypatch):
     monkeypatch.setattr(intake, "detect_person", lambda image: "face detected")
     image = submit(client, hotel.id, photo()).json()["images"][0]
-    assert image["held_for_review"] is True and image["url"] is None
-    assert "flagged_reason" not in image
-    assert RoomImage.objects.get(id=image["id"]).flagged_reason == "face detected"
+    assert image["status"] == "in_review"
+    assert "face" not in str(image)
+    stored = image_of(image)
+    assert stored.flagged_reason == "face detected" and not stored.is_public
 
 
 def test_embedding_is_enqueued_after_commit(
@@ -246,7 +255,7 @@ def test_embedding_is_enqueued_after_commit(
     assert queued == []  # nothing is sent while the transaction is open
     for callback in callbacks:
         callback()
-    assert queued == [i["id"] for i in body["images"]]
+    assert queued == [image_of(i).id for i in body["images"]]  # the int id, internally
 
 
 def test_duplicates_are_not_embedded_again(

@@ -156,8 +156,9 @@ def test_worker_sigkilled_mid_batch_still_embeds_every_image_once(stack, tmp_pat
     env, database, start_worker = stack
     uploaded = run_uploader(env, tmp_path / "up.jsonl", "--count", "8", "--photos", "2")
     assert uploaded.returncode == 0, uploaded.stderr[-3000:]
-    accepted = {i for a in answers(tmp_path / "up.jsonl") for i in a["ids"]}
-    assert len(accepted) == 16
+    named = {i for a in answers(tmp_path / "up.jsonl") for i in a["ids"]}
+    accepted = testing.internal_ids(database, named)
+    assert len(named) == len(accepted) == 16
 
     kills_mid_task = 0
     for kill in range(3):
@@ -220,7 +221,7 @@ def test_redis_outage_during_uploads_loses_nothing(stack, redis_server, tmp_path
     assert all("unavailable" in r["body"]["detail"] for r in refused)
     assert [r["status"] for r in answers(out_b)] == [201, 201, 201]  # kept, enqueue failed
 
-    accepted = {i for r in results for i in r["ids"]}
+    accepted = testing.internal_ids(database, {i for r in results for i in r["ids"]})
     wait_all_embedded(database, accepted, log)  # B's images: by the stuck-image sweeper
     assert_one_vector_each(database, accepted)
     stored = testing.stored_names(database)

@@ -171,8 +171,18 @@ def _bounded(size) -> tuple[int, int]:
 
 
 def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    # Level 1: a third of the default's encoding time for ~15 % more bytes, on a page
-    # that asks for several of these at once.
-    image.save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
+    """PNG through OpenCV's encoder, run-length strategy: on these drawings about a third
+    faster than Pillow's at level 1, and smaller (a page asks for several at once)."""
+    import cv2
+
+    if image.mode == "RGBA":
+        pixels = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGBA2BGRA)
+    else:
+        pixels = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    options = [
+        cv2.IMWRITE_PNG_COMPRESSION,
+        3,
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_RLE,
+    ]
+    return cv2.imencode(".png", pixels, options)[1].tobytes()

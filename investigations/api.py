@@ -78,8 +78,12 @@ class MatchSerializer(serializers.Serializer):
     cosine = serializers.FloatField(
         required=False, help_text="The descriptors' cosine alone: what the heat maps sum to."
     )
-    url = serializers.CharField(help_text="The gallery photo's thumbnail.")
-    full_url = serializers.CharField(help_text="The gallery photo at its stored size.")
+    url = serializers.CharField(
+        allow_null=True, help_text="The gallery photo's thumbnail; null once hidden."
+    )
+    full_url = serializers.CharField(
+        allow_null=True, help_text="The gallery photo at its stored size; null once hidden."
+    )
     room_number = serializers.CharField(allow_null=True)
     uploaded_at = serializers.DateTimeField(allow_null=True)
     verified = serializers.BooleanField(

@@ -121,15 +121,17 @@ def search_attach(*, search, user, case=None, same_room=None, client_address=Non
         search.same_room = same_room
     if case is None and search.photo_set is None:
         search.same_room = False  # outside a case "same room" has nothing to be the same as
+    touched = {c.pk: c for c in (previous, case) if c is not None}.values()
     with transaction.atomic():
         search.save(update_fields=["case", "same_room"])
-        for touched in {c.pk: c for c in (previous, case) if c is not None}.values():
-            # The cases list is sorted by activity.
-            Case.objects.filter(pk=touched.pk).update(updated_at=timezone.now())
+        # The cases list is sorted by activity. Rows first, audit last: the audit chain's
+        # head is one lock every audited transaction takes, so it is taken at the end.
+        Case.objects.filter(pk__in=[c.pk for c in touched]).update(updated_at=timezone.now())
+        for touched_case in touched:
             audit_record(
                 user=user,
                 search=search,
-                case=touched,
+                case=touched_case,
                 action=AuditEntry.Action.CASE_ATTACH,
                 client_address=client_address,
             )

@@ -12,6 +12,7 @@ so an API token's user is known too).
 
 import logging
 
+from django.core.cache import cache
 from django.db import DatabaseError
 
 from investigations.audit import audit_event
@@ -24,6 +25,10 @@ INVESTIGATOR_PREFIXES = ("/investigate/", "/api/searches/", "/api/cases/", "/api
 # Admin pages of investigations' models (teams, the audit trail): not cached either.
 PRIVATE_PREFIXES = (*INVESTIGATOR_PREFIXES, "/admin/investigations/")
 CACHE_CONTROL = "private, no-store"
+# Anonymous refusals: one row per client address and action per minute. The trail is
+# append-only for good, so a script probing made-up URLs must not grow it without bound;
+# a signed-in user's refusals are all kept (they name who probed).
+ANONYMOUS_AUDIT_SECONDS = 60
 REFUSALS = {
     401: AuditEntry.Action.DENIED,
     403: AuditEntry.Action.DENIED,
@@ -57,13 +62,16 @@ class InvestigatorResponseMiddleware:
             "method": request.method,
             "status": response.status_code,
         }
+        address = client_address(request)
         if not (user and user.is_authenticated):
             detail["anonymous"] = True
+            if not cache.add(f"audit-anon:{action}:{address}", 1, ANONYMOUS_AUDIT_SECONDS):
+                return
         try:
             audit_event(
                 user=user,
                 action=action,
-                client_address=client_address(request),
+                client_address=address,
                 detail=detail,
             )
         except DatabaseError:  # the refusal stands; the database's outage is logged

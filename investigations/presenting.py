@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from investigations.models import Decision, Search, SearchRevision
 from rooms.models import RoomImage
+from rooms.storage import is_private
 
 MATCH_DEFAULTS = {"room_number": None, "uploaded_at": None, "inliers": None, "verified": False}
 
@@ -72,7 +73,7 @@ def evidence_urls(search: Search, revision: int, image_id: int) -> dict:
 def results_for(search: Search, revision: SearchRevision) -> list[dict]:
     """The revision's ranked hotels with evidence links and decisions (see module doc)."""
     decisions = hotel_decisions(search)
-    full_urls = _full_urls(m["image_id"] for h in revision.hotels for m in h["matches"])
+    full_urls = _full_urls([m["image_id"] for h in revision.hotels for m in h["matches"]])
     return [
         _hotel(search, revision.number, hotel, decisions, full_urls) for hotel in revision.hotels
     ]
@@ -88,7 +89,7 @@ def _hotel(search, number, hotel, decisions, full_urls) -> dict:
             {
                 **MATCH_DEFAULTS,
                 **match,
-                "full_url": full_urls.get(match["image_id"], match["url"]),
+                **_urls(match, full_urls),
                 **evidence_urls(search, number, match["image_id"]),
                 **_decided(decisions.get((hotel_id, match["image_id"]))),
             }
@@ -97,17 +98,26 @@ def _hotel(search, number, hotel, decisions, full_urls) -> dict:
     }
 
 
+def _urls(match, full_urls) -> dict:
+    """The photo's thumbnail and full-size URLs; none once it left public media (hidden
+    by a moderator since the search): the result stays, the picture is not shown."""
+    if match["image_id"] in full_urls and full_urls[match["image_id"]] is None:
+        return {"url": None, "full_url": None}
+    return {"url": match["url"], "full_url": full_urls.get(match["image_id"], match["url"])}
+
+
 def _decided(decision: Decision | None) -> dict:
     if decision is None:
         return {"decision": None, "decision_note": ""}
     return {"decision": decision.verdict, "decision_note": decision.note}
 
 
-def _full_urls(image_ids) -> dict[int, str]:
-    """{photo id: URL of the full-size stored copy} (metadata stripped at intake)."""
+def _full_urls(image_ids) -> dict[int, str | None]:
+    """{photo id: URL of the full-size stored copy (metadata stripped at intake)}; None
+    for a photo a moderator has hidden since (its files left public media)."""
     storage = RoomImage._meta.get_field("file").storage
     rows = RoomImage.objects.filter(pk__in=list(image_ids)).values_list("pk", "file")
-    return {pk: storage.url(name) for pk, name in rows if name}
+    return {pk: None if is_private(name) else storage.url(name) for pk, name in rows if name}
 
 
 def decision_summary(search: Search) -> str:

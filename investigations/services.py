@@ -210,7 +210,9 @@ def searches_create(
                 for search in searches:
                     search.case = case
             for search, run in zip(searches, runs, strict=True):
-                _store(search, run, user, client_address)
+                _store(search, run, user)
+            for search in searches:  # last: the audit chain's head lock, held to the commit
+                audit_record(user=user, search=search, client_address=client_address)
     except BaseException:
         for search in searches:  # the rows are gone with the rollback: so are the files
             for name in search.private_files:
@@ -263,7 +265,7 @@ def _new_search(user, run, case, photo_set) -> Search:
     return search
 
 
-def _store(search, run, user, client_address) -> None:
+def _store(search, run, user) -> None:
     prepared = run.prepared
     search.query_image.save(f"query{prepared.extension}", ContentFile(prepared.data), False)
     if prepared.mask_data:
@@ -271,7 +273,6 @@ def _store(search, run, user, client_address) -> None:
     search.full_clean()
     search.save()
     _revision_from(search, number=1, user=user)
-    audit_record(user=user, search=search, client_address=client_address)
 
 
 def _check_investigator(user) -> None:

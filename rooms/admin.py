@@ -135,8 +135,9 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_select_related = ["hotel"]
     search_fields = ["hotel__name", "room_number"]
     date_hierarchy = "created_at"
-    raw_id_fields = ["hotel"]
-    readonly_fields = ["public_id", "created_at"]
+    # Hotel and room as the traveller filed them: moving a photo to another hotel here
+    # would skip the cross-hotel duplicate screening.
+    readonly_fields = ["public_id", "hotel", "room_number", "created_at"]
     inlines = [RoomImageInline]
 
 
@@ -285,7 +286,7 @@ class BlockedUploadAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a record for reporting: kept
 
-    @admin.action(description="Mark as reported", permissions=["view"])
+    @admin.action(description="Mark as reported", permissions=["change"])
     def mark_reported(self, request, queryset):
         count = queryset.filter(reported_at__isnull=True).update(reported_at=timezone.now())
         self.message_user(request, f"{count} record(s) marked reported.", messages.SUCCESS)

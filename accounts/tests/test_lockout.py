@@ -9,7 +9,7 @@ import pytest
 
 from accounts.tests.conftest import PASSWORD, admin_login, password_login
 
-COOLOFF = 2  # seconds, for the test
+COOLOFF = 8  # seconds: covers the failed logins on a loaded machine, then waited out
 
 
 @pytest.fixture

@@ -216,3 +216,14 @@ def test_every_investigator_response_is_private_no_store(who, request, search, c
                 f"{who} {method.upper()} {path} -> {response.status_code} "
                 f"{response.get('Cache-Control')!r}"
             )
+
+
+def test_anonymous_probes_write_one_row_a_minute_per_client(client_for):
+    client = client_for(None)
+    for n in range(5):
+        assert client.get(f"/api/searches/00000000-0000-0000-0000-00000000000{n}/").status_code in (
+            401,
+            403,
+        )
+    rows = AuditEntry.objects.filter(action="denied")
+    assert rows.count() == 1 and rows.get().detail["anonymous"] is True

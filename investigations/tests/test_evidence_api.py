@@ -213,3 +213,27 @@ def test_rerun_without_the_mask_and_a_decision_on_the_first_revision(
     assert response.status_code == 201 and response.json()["revision"] == 1
     missing = client_for(alice).post(f"{url}decisions/", {**decision, "revision": 9})
     assert missing.status_code == 400 and "revision" in missing.json()
+
+
+def test_a_photo_hidden_since_the_search_leaves_its_evidence_readable(
+    search_body, alice, client_for
+):
+    from rooms.models import RoomImage
+    from rooms.services import image_hide
+
+    shown = search_body["hotels"][0]["matches"][0]
+    image_hide(RoomImage.objects.get(pk=shown["image_id"]), reason="a person")
+    client = client_for(alice)
+    base = f"/api/searches/{search_body['id']}/"
+    body = client.get(base).json()
+    hidden = body["hotels"][0]["matches"][0]
+    assert (hidden["image_id"], hidden["url"], hidden["full_url"]) == (
+        shown["image_id"],
+        None,
+        None,
+    )
+    for path in (f"{base}export.csv", f"{base}export.json", hidden["compare_url"]):
+        assert client.get(path).status_code == 200, path
+    page = client.get(f"/investigate/searches/{search_body['id']}/")
+    assert page.status_code == 200 and "hidden by a moderator" in page.content.decode()
+    assert client.get(hidden["explanation_url"]).status_code == 404  # no longer in the gallery

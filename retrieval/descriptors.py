@@ -16,7 +16,7 @@ The default descriptor (``DescriptorConfig()``, key
 Gallery images are described upright, once. Queries are shrunk to the network's
 size, then tried at 0/90/180/270° (``query_rotations``; best similarity per gallery
 image wins: Holidays stores some photos sideways), and a query's erased pixels are
-filled from the room beside them (``fill_erased``, BlendFlip) before the CNN sees them.
+inpainted from their surroundings (``fill_erased``) before the CNN sees them.
 The serving model adds a learned whitening fitted on the gallery's hotels
 (`retrieval.whitening`, `matcher.learning`). How each parameter was chosen, and the
 levers measured and not kept: docs/benchmarks.md ("Match quality") and
@@ -53,7 +53,7 @@ class DescriptorConfig:
     p: float = 1.0  # GeM exponent
     query_rotations: tuple = ROTATIONS  # the query also turned 90/180/270° (4x its cost)
     normalisation: str = "tf"  # (x - 127) / 128, as the Lite weights expect; or "imagenet"
-    fill: str = "blendflip"  # a query's erased pixels: mirrored from beside them (FILLS)
+    fill: str = "telea"  # a query's erased pixels: inpainted (FILLS; docs/benchmarks.md)
 
     def __post_init__(self):
         if self.normalisation not in NORMALISATIONS:

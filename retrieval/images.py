@@ -32,7 +32,7 @@ INPAINT_RADIUS = 5  # pixels at the network's resolution
 FILLS = ("telea", "blendflip", "grey")
 
 
-def fill_erased(image, mask, long_side, method="blendflip"):
+def fill_erased(image, mask, long_side, method="telea"):
     """`image` at `long_side`, its erased pixels (mask True) filled from the room.
 
     A flat grey person is a shape the CNN describes (hard edges, a uniform patch) in

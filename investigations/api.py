@@ -275,6 +275,17 @@ def photo_set_data(searches, k) -> dict:
 # --- views ---
 
 
+def _service(call, **kwargs):
+    """A service call with its refusals as API errors: reasons by field (400), or the
+    index being switched to another model (503)."""
+    try:
+        return call(**kwargs)
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict) from None
+    except IndexVersionMismatch as exc:
+        raise SearchUnavailable(str(exc)) from None
+
+
 def _case_or_400(request, case_id):
     if case_id is None:
         return None
@@ -312,20 +323,16 @@ class SearchCreateApi(APIView):
         images, masks = data["image"], data.get("mask") or []
         if masks and len(masks) != len(images):
             raise ValidationError({"mask": "send one mask per photo, in order, or none"})
-        try:
-            searches = searches_create(
-                user=request.user,
-                photos=list(zip(images, masks or [None] * len(images), strict=True)),
-                region=data.get("region") or None,
-                filters={key: data.get(key) for key in FILTER_KEYS},
-                k=data["k"],
-                client_address=client_address(request),
-                case=_case_or_400(request, data.get("case")),
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
-        except IndexVersionMismatch as exc:
-            raise SearchUnavailable(str(exc)) from None
+        searches = _service(
+            searches_create,
+            user=request.user,
+            photos=list(zip(images, masks or [None] * len(images), strict=True)),
+            region=data.get("region") or None,
+            filters={key: data.get(key) for key in FILTER_KEYS},
+            k=data["k"],
+            client_address=client_address(request),
+            case=_case_or_400(request, data.get("case")),
+        )
         if len(searches) == 1:
             body = search_data(searches[0], revision_of(searches[0]))
         else:
@@ -361,16 +368,14 @@ class SearchDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         case = _case_or_400(request, data["case"]) if "case" in data else search.case
-        try:
-            search_attach(
-                search=search,
-                user=request.user,
-                case=case,
-                same_room=data.get("same_room"),
-                client_address=client_address(request),
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
+        _service(
+            search_attach,
+            search=search,
+            user=request.user,
+            case=case,
+            same_room=data.get("same_room"),
+            client_address=client_address(request),
+        )
         return _private(Response(search_data(search, revision_of(search))), "inline")
 
 
@@ -402,21 +407,17 @@ class SearchRevisionsApi(APIView):
         serializer = RevisionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            revision = search_revise(
-                search=search,
-                user=request.user,
-                filters={key: data.get(key) for key in FILTER_KEYS},
-                k=data["k"],
-                region=data.get("region") or None,
-                mask_file=data.get("mask"),
-                clear_mask=data["clear_mask"],
-                client_address=client_address(request),
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
-        except IndexVersionMismatch as exc:
-            raise SearchUnavailable(str(exc)) from None
+        revision = _service(
+            search_revise,
+            search=search,
+            user=request.user,
+            filters={key: data.get(key) for key in FILTER_KEYS},
+            k=data["k"],
+            region=data.get("region") or None,
+            mask_file=data.get("mask"),
+            clear_mask=data["clear_mask"],
+            client_address=client_address(request),
+        )
         return _private(
             Response(search_data(search, revision), status=status.HTTP_201_CREATED), "inline"
         )
@@ -447,19 +448,17 @@ class SearchDecisionsApi(APIView):
         serializer = DecisionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            decision = decision_record(
-                search=search,
-                user=request.user,
-                hotel_id=data["hotel"],
-                image_id=data.get("image"),
-                verdict=data["verdict"],
-                note=data.get("note", ""),
-                revision=data.get("revision"),
-                client_address=client_address(request),
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
+        decision = _service(
+            decision_record,
+            search=search,
+            user=request.user,
+            hotel_id=data["hotel"],
+            image_id=data.get("image"),
+            verdict=data["verdict"],
+            note=data.get("note", ""),
+            revision=data.get("revision"),
+            client_address=client_address(request),
+        )
         return _private(
             Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED), "inline"
         )

@@ -3,16 +3,15 @@
 Every view of a case, every change, every report download is audited.
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from investigations.api import CombinedHotelSerializer, _private, _visible_search
+from investigations.api import CombinedHotelSerializer, _private, _service, _visible_search
 from investigations.audit import audit_event, audit_record
 from investigations.cases import (
     case_create,
@@ -104,13 +103,6 @@ def _detail(request, case) -> dict:
     data["searches"] = CaseSearchSerializer(searches, many=True).data
     data["combined"] = CombinedHotelSerializer(combined_ranking(searches), many=True).data
     return data
-
-
-def _service(call, **kwargs):
-    try:
-        return call(**kwargs)
-    except DjangoValidationError as exc:
-        raise ValidationError(exc.message_dict) from None
 
 
 class CasesApi(APIView):

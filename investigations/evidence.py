@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from PIL import Image
 
+from investigations.previews import upright_size
 from investigations.query import prepare_query
 from matcher.services import VisualQuery, explain_match, gallery_photo, match_correspondences
 from retrieval import heatmaps
@@ -111,21 +112,12 @@ def _query_layer(cells, prepared) -> Image.Image:
     """The query's heat layer in the frame of the full upright photo (the region placed)."""
     if not prepared.region:
         return heatmaps.overlay(cells, _bounded(prepared.image.size), prepared.mask)
-    full = _upright_size(prepared)
+    full = upright_size(io.BytesIO(prepared.data))
     scale = min(1.0, OVERLAY_LONG_SIDE / max(full))
     x, y, w, h = (round(v * scale) for v in prepared.region)
     layer = Image.new("RGBA", (round(full[0] * scale), round(full[1] * scale)), (0, 0, 0, 0))
     layer.paste(heatmaps.overlay(cells, (max(1, w), max(1, h)), prepared.mask), (x, y))
     return layer
-
-
-def _upright_size(prepared) -> tuple[int, int]:
-    """The uploaded photo's size once turned upright, from its header alone."""
-    with Image.open(io.BytesIO(prepared.data)) as image:
-        width, height = image.size
-        # Orientations 5-8 swap width and height (exif_transpose does the same).
-        turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF Orientation
-    return (height, width) if turned else (width, height)
 
 
 def _pairs(search, revision, image_id, prepared) -> np.ndarray:
@@ -148,7 +140,7 @@ def correspondences(search, revision, image_id: int) -> dict:
 def _in_full_photo(pairs, prepared) -> np.ndarray:
     pairs = np.array(pairs, dtype=np.float64).reshape(-1, 4)
     if prepared.region and len(pairs):
-        width, height = _upright_size(prepared)
+        width, height = upright_size(io.BytesIO(prepared.data))
         x, y, w, h = prepared.region
         pairs[:, 0] = (x + pairs[:, 0] * w) / width
         pairs[:, 1] = (y + pairs[:, 1] * h) / height

@@ -18,6 +18,15 @@ def erased_preview(search, mask_file, long_side: int) -> Image.Image:
     return upright
 
 
+def upright_size(fh) -> tuple[int, int]:
+    """A photo file's size once turned upright, from its header alone (no decoding)."""
+    with Image.open(fh) as image:
+        width, height = image.size
+        # Orientations 5-8 swap width and height (exif_transpose does the same).
+        turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF Orientation
+    return (height, width) if turned else (width, height)
+
+
 def _paint_erased(photo, mask_file) -> None:
     if not mask_file.name:
         return

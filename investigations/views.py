@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
-from PIL import Image
 from rest_framework.throttling import ScopedRateThrottle
 
 from investigations.audit import audit_event, audit_record
@@ -33,7 +32,7 @@ from investigations.forms import (
 from investigations.models import AuditEntry, Search
 from investigations.permissions import investigator_required
 from investigations.presenting import decision_summary, results_for, revision_of
-from investigations.previews import erased_preview
+from investigations.previews import erased_preview, upright_size
 from investigations.selectors import searches_visible_to
 from investigations.services import decision_record, search_create, search_revise
 from matcher.services import IndexVersionMismatch
@@ -247,12 +246,8 @@ def _region_style(search, region) -> str:
 
 def _upright_size(search) -> tuple[int, int] | None:
     try:
-        with search.query_image.open("rb") as fh, Image.open(fh) as image:
-            width, height = image.size
-            # Orientations 5-8 swap width and height (exif_transpose does the same).
-            if image.getexif().get(0x0112) in (5, 6, 7, 8):
-                width, height = height, width
-            return width, height
+        with search.query_image.open("rb") as fh:
+            return upright_size(fh)
     except (OSError, ValueError):
         return None
 

@@ -2,6 +2,7 @@ import hashlib
 import secrets
 import uuid
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -21,6 +22,12 @@ class Chain(models.Model):
 
 
 class Hotel(models.Model):
+    class Status(models.TextChoices):
+        LISTED = "listed"
+        # Proposed by a traveller ("my hotel is not listed"): its photos stay held until a
+        # moderator approves the hotel or merges it into a listed one.
+        PROPOSED = "proposed"
+
     name = models.CharField(max_length=200, db_index=True)
     chain = models.ForeignKey(
         Chain, null=True, blank=True, on_delete=models.SET_NULL, related_name="hotels"
@@ -34,6 +41,9 @@ class Hotel(models.Model):
     longitude = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
     external_ref = models.CharField(
         max_length=100, unique=True, help_text="Identifier in the source catalogue (import key)."
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.LISTED, db_index=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -77,6 +87,9 @@ class Submission(models.Model):
     )
     hotel = models.ForeignKey(Hotel, on_delete=models.PROTECT, related_name="submissions")
     room_number = models.CharField(max_length=20)
+    # Chosen by the traveller's browser once per submission: a retried send after a
+    # dropped connection finds the submission already stored instead of making a second.
+    client_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -132,6 +145,15 @@ class RoomImage(models.Model):
     )
     status_reason = models.TextField(blank=True)
     status_changed_at = models.DateTimeField(auto_now=True, db_index=True)
+    # The last moderation decision (approve or hide) on a flagged photo: who and when.
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     # Private: kept for analysts, never served.
     captured_at = models.DateTimeField(null=True, blank=True)
     camera_model = models.CharField(max_length=120, blank=True)

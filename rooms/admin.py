@@ -7,23 +7,28 @@ view photos only, never cached; a quarantined photo (explicit content) only blur
 """
 
 import io
+from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from PIL import Image, ImageFilter
 
 from rooms.models import BlockedUpload, Chain, Hotel, RoomImage, Submission
 from rooms.services import NotApprovable, image_approve, image_hide
 
 BLUR_SIDE = 32  # a quarantined photo is shown from a copy this small, blurred and enlarged
+LIST_THUMBNAIL = 200  # px wide in the photo list: big enough to judge a room by
+CHANGE_PREVIEW = 640  # px wide on a photo's page (at most the page's width)
 IMAGE_FIELDS = [
-    "preview",
     "public_id",
     "moderation",
     "width",
@@ -35,6 +40,8 @@ IMAGE_FIELDS = [
     "quarantined",
     "near_duplicate_of",
     "duplicate_hotel",
+    "reviewed_by",
+    "reviewed_at",
     "sha256",
     "phash",
     "captured_at",
@@ -43,14 +50,51 @@ IMAGE_FIELDS = [
 ]
 
 
+# Waiting for a moderator: held (a person seen, the same photo filed under another
+# hotel) or quarantined (explicit), and not decided yet. A near duplicate within its own
+# hotel is a re-shot room, linked but not held (services._store_images): not waiting.
+AWAITING_REVIEW = (
+    (~Q(flagged_reason="") | Q(quarantined=True))
+    & Q(reviewed_at__isnull=True)
+    & ~Q(status=RoomImage.Status.HIDDEN)
+)
+QUEUE_ORDER = ["created_at", "id"]  # oldest first: the longest wait is decided first
+
+
+def review_queue():
+    return RoomImage.objects.filter(AWAITING_REVIEW).order_by(*QUEUE_ORDER)
+
+
+def queue_neighbour(image: RoomImage, *, later: bool = True) -> RoomImage | None:
+    """The waiting photo just after `image` in the queue's order (before it: `later=False`),
+    whether or not `image` itself still waits."""
+    if later:
+        beyond = Q(created_at__gt=image.created_at) | Q(
+            created_at=image.created_at, id__gt=image.id
+        )
+        return review_queue().filter(beyond).first()
+    before = Q(created_at__lt=image.created_at) | Q(created_at=image.created_at, id__lt=image.id)
+    return review_queue().filter(before).last()
+
+
+def can_approve(image: RoomImage) -> bool:
+    """Held for a moderator, and neither explicit (never published) nor hidden."""
+    return image.is_flagged and not image.quarantined and image.status != RoomImage.Status.HIDDEN
+
+
+def photo_urls(image: RoomImage) -> tuple[str, str]:
+    """(the photo, its thumbnail) as moderators may see them: a private one through the
+    moderators' view, a quarantined one only ever blurred."""
+    if image.is_public:
+        return image.file.url, image.thumbnail_url
+    small = reverse("admin:rooms_roomimage_photo", args=[image.pk])
+    return (small if image.quarantined else f"{small}?full=1"), small
+
+
 def thumbnail_html(image: RoomImage, size: int = 96):
     if not image.file:
         return "—"
-    if image.is_public:
-        full, small = image.file.url, image.thumbnail_url
-    else:  # private storage: through the moderators' view
-        small = reverse("admin:rooms_roomimage_photo", args=[image.pk])
-        full = small if image.quarantined else f"{small}?full=1"
+    full, small = photo_urls(image)
     return format_html(
         '<a href="{0}" target="_blank" rel="noopener"><img src="{1}" alt="" loading="lazy" '
         'width="{2}" height="{3}"></a>',
@@ -145,6 +189,7 @@ class ModerationFilter(admin.SimpleListFilter):
     title = "moderation"
     parameter_name = "moderation"
     STATES = {
+        "review": AWAITING_REVIEW,
         "held": ~Q(flagged_reason="") & Q(quarantined=False) & ~Q(status=RoomImage.Status.HIDDEN),
         "quarantined": Q(quarantined=True) & ~Q(status=RoomImage.Status.HIDDEN),
         "hidden": Q(status=RoomImage.Status.HIDDEN),
@@ -153,6 +198,7 @@ class ModerationFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
+            ("review", "To review (oldest first)"),
             ("held", "Held for a moderator"),
             ("quarantined", "Quarantined (explicit)"),
             ("hidden", "Hidden"),
@@ -183,30 +229,137 @@ class RoomImageAdmin(admin.ModelAdmin):
         "id",
         "preview",
         "hotel_name",
+        "room_number",
         "moderation",
         "flagged_reason",
         "duplicate_hotel",
+        "reviewed",
         "status",
         "created_at",
     ]
     list_display_links = ["id", "preview"]
     list_filter = [ModerationFilter, "status", NearDuplicateFilter]
-    list_select_related = ["submission__hotel", "near_duplicate_of__submission__hotel"]
-    search_fields = ["submission__hotel__name"]
-    fields = ["submission", "hotel_name", *IMAGE_FIELDS]
+    list_select_related = [
+        "submission__hotel",
+        "near_duplicate_of__submission__hotel",
+        "reviewed_by",
+    ]
+    search_fields = ["submission__hotel__name", "submission__room_number"]
+    fields = ["submission", "hotel_name", "room_number", *IMAGE_FIELDS]
     readonly_fields = fields
     actions = ["approve_images", "hide_images"]
+
+    class Media:
+        css = {"all": ["rooms/admin/moderation.css"]}
+        js = ["rooms/admin/moderation.js"]  # the keyboard shortcuts (no inline script: CSP)
 
     def has_add_permission(self, request):
         return False  # photos arrive through the upload service only
 
     def get_urls(self):
-        photo = path(
-            "<int:object_id>/photo/",
-            self.admin_site.admin_view(self.photo_view),
-            name="rooms_roomimage_photo",
-        )
-        return [photo, *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/photo/", view(self.photo_view), name="rooms_roomimage_photo"),
+            path(
+                "<int:object_id>/approve/",
+                view(self.decide_view),
+                {"decision": "approve"},
+                name="rooms_roomimage_approve",
+            ),
+            path(
+                "<int:object_id>/hide/",
+                view(self.decide_view),
+                {"decision": "hide"},
+                name="rooms_roomimage_hide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_model_perms(self, request):
+        """The admin home lists these per model; for moderators they also carry the
+        number of photos waiting (templates/admin/index.html), counted only if shown."""
+        perms = super().get_model_perms(request)
+        if perms.get("change"):
+            perms["to_review"] = lambda: review_queue().count()
+        return perms
+
+    def get_ordering(self, request):
+        if request.GET.get(ModerationFilter.parameter_name) == "review":
+            return QUEUE_ORDER
+        return super().get_ordering(request)
+
+    def get_list_display(self, request):
+        if self.has_change_permission(request):
+            return [*self.list_display, "decide_buttons"]
+        return self.list_display
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        image = self.get_object(request, unquote(object_id))
+        if image is not None:
+            extra_context = {**(extra_context or {}), "moderation": self.panel(request, image)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def panel(self, request, image) -> dict:
+        """What the photo's page shows above its fields: the photo, large; the decisions
+        the user may take; the queue's neighbours (for the keyboard shortcuts)."""
+        may_decide = self.has_change_permission(request, image)
+        earlier, later = queue_neighbour(image, later=False), queue_neighbour(image)
+        width = image.width or 4
+        return {
+            "photo_url": photo_urls(image)[0] if image.file else "",
+            "width": CHANGE_PREVIEW,
+            "height": CHANGE_PREVIEW * (image.height or 3) // width,
+            "state": moderation_state(image),
+            "approve_url": may_decide and can_approve(image) and decision_url("approve", image),
+            "hide_url": may_decide
+            and image.status != RoomImage.Status.HIDDEN
+            and decision_url("hide", image),
+            "previous_url": earlier and change_url(earlier),
+            "next_url": later and change_url(later),
+            "queue_url": queue_url(),
+            "waiting": review_queue().count(),
+        }
+
+    def decide_view(self, request, object_id, decision):
+        """Approve or hide one photo (POST), then on to the next photo waiting; from
+        the photo list, back to that list."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        image = get_object_or_404(RoomImage, pk=object_id)
+        if not self.has_change_permission(request, image):
+            raise PermissionDenied
+        try:
+            self.decide(request, image, decision)
+        except NotApprovable as exc:
+            self.message_user(request, f"Photo #{image.pk} not approved: {exc}.", messages.ERROR)
+            return redirect(change_url(image))
+        return redirect(self.after_decision(request, image))
+
+    def decide(self, request, image, decision: str) -> None:
+        if decision == "approve":
+            image_approve(image, moderator=request.user)
+            done = "Approved"
+        else:
+            image_hide(
+                image, reason=f"hidden by {request.user.get_username()}", moderator=request.user
+            )
+            done = "Hidden"
+        self.log_change(request, image, done)  # the admin's history: every decision
+        self.message_user(request, f"{done} photo #{image.pk}.", messages.SUCCESS)
+
+    def after_decision(self, request, image) -> str:
+        listing = request.META.get("HTTP_REFERER", "")
+        if urlsplit(listing).path == reverse("admin:rooms_roomimage_changelist") and (
+            url_has_allowed_host_and_scheme(
+                listing, {request.get_host()}, require_https=request.is_secure()
+            )
+        ):
+            return listing
+        following = queue_neighbour(image) or review_queue().first()
+        if following is None:
+            self.message_user(request, "No photo is waiting for review.", messages.INFO)
+            return queue_url()
+        return change_url(following)
 
     def photo_view(self, request, object_id):
         """A photo wherever it is stored: the thumbnail (`?full=1` the stored copy);
@@ -224,15 +377,45 @@ class RoomImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="photo")
     def preview(self, image):
-        return thumbnail_html(image)
+        return thumbnail_html(image, LIST_THUMBNAIL)
 
     @admin.display(description="hotel", ordering="submission__hotel__name")
     def hotel_name(self, image):
         return image.submission.hotel.name
 
+    @admin.display(description="room", ordering="submission__room_number")
+    def room_number(self, image):
+        return image.submission.room_number
+
     @admin.display(description="moderation")
     def moderation(self, image):
         return moderation_state(image)
+
+    @admin.display(description="reviewed", ordering="reviewed_at")
+    def reviewed(self, image):
+        if image.reviewed_at is None:
+            return "—"
+        who = image.reviewed_by.get_username() if image.reviewed_by else "not a person"
+        when = date_format(timezone.localtime(image.reviewed_at), "SHORT_DATETIME_FORMAT")
+        return f"{who}, {when}"
+
+    @admin.display(description="decide")
+    def decide_buttons(self, image):
+        """Approve / hide buttons in the list's own form (it carries the CSRF token):
+        each posts to its decision's URL instead of the form's."""
+        buttons = []
+        if can_approve(image):
+            buttons.append(("approve", decision_url("approve", image), "Approve"))
+        if image.status != RoomImage.Status.HIDDEN:
+            buttons.append(("hide", decision_url("hide", image), "Hide"))
+        return (
+            format_html_join(
+                " ",
+                '<button type="submit" class="button moderation-{}" formaction="{}">{}</button>',
+                buttons,
+            )
+            or "—"
+        )
 
     @admin.display(description="near duplicate's hotel")
     def duplicate_hotel(self, image):
@@ -247,7 +430,8 @@ class RoomImageAdmin(admin.ModelAdmin):
         approved, refused = 0, []
         for image in queryset:
             try:
-                image_approve(image)
+                image_approve(image, moderator=request.user)
+                self.log_change(request, image, "Approved")
                 approved += 1
             except NotApprovable as exc:
                 refused.append(f"#{image.pk}: {exc}")
@@ -258,8 +442,22 @@ class RoomImageAdmin(admin.ModelAdmin):
     @admin.action(description="Hide: out of search and out of public media", permissions=["change"])
     def hide_images(self, request, queryset):
         for image in queryset:
-            image_hide(image, reason=f"hidden by {request.user.get_username()}")
+            reason = f"hidden by {request.user.get_username()}"
+            image_hide(image, reason=reason, moderator=request.user)
+            self.log_change(request, image, "Hidden")
         self.message_user(request, f"{len(queryset)} image(s) hidden.", messages.SUCCESS)
+
+
+def change_url(image: RoomImage) -> str:
+    return reverse("admin:rooms_roomimage_change", args=[image.pk])
+
+
+def decision_url(decision: str, image: RoomImage) -> str:
+    return reverse(f"admin:rooms_roomimage_{decision}", args=[image.pk])
+
+
+def queue_url() -> str:
+    return reverse("admin:rooms_roomimage_changelist") + "?moderation=review"
 
 
 @admin.register(BlockedUpload)

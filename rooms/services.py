@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from rooms import intake, screening, storage
 from rooms.models import (
@@ -241,17 +242,20 @@ def _delete_files(names: list[str]) -> None:
             logger.exception("could not delete %s after a failed upload", name)
 
 
-def image_hide(image: RoomImage, *, reason: str = "") -> RoomImage:
+def image_hide(image: RoomImage, *, reason: str = "", moderator=None) -> RoomImage:
     """Take a photo out of search and public view (moderation); it is never matched.
 
     Its files leave public media: they move to private storage, so the old URL is gone.
+    The decision is recorded with `moderator` (None: not a person, e.g. a script) and
+    the time.
     """
     with transaction.atomic():
         image = RoomImage.objects.select_for_update().get(pk=image.pk)
         image.status = RoomImage.Status.HIDDEN
         image.status_reason = reason or "hidden by a moderator"
+        _record_review(image, moderator)
         image.full_clean()
-        _relocate(image, ["status", "status_reason"])
+        _relocate(image, ["status", "status_reason", "reviewed_by", "reviewed_at"])
     return image
 
 
@@ -259,10 +263,11 @@ class NotApprovable(Exception):
     """The photo cannot be published: quarantined (explicit) or hidden."""
 
 
-def image_approve(image: RoomImage) -> RoomImage:
+def image_approve(image: RoomImage, *, moderator=None) -> RoomImage:
     """A moderator checked a held photo: it may now be matched and its files are public.
 
     Refuses a quarantined photo (explicit content is never published) and a hidden one.
+    The decision is recorded with `moderator` and the time.
     """
     with transaction.atomic():
         image = RoomImage.objects.select_for_update().get(pk=image.pk)
@@ -271,10 +276,17 @@ def image_approve(image: RoomImage) -> RoomImage:
         if image.status == RoomImage.Status.HIDDEN:
             raise NotApprovable("a hidden photo stays hidden")
         image.flagged_reason = ""
+        _record_review(image, moderator)
         image.full_clean()
         # status_changed_at (auto_now) tells the in-process index to look at it again.
-        _relocate(image, ["flagged_reason"])
+        _relocate(image, ["flagged_reason", "reviewed_by", "reviewed_at"])
     return image
+
+
+def _record_review(image: RoomImage, moderator) -> None:
+    # The last decision only: the admin's history (LogEntry) keeps every one.
+    image.reviewed_by = moderator
+    image.reviewed_at = timezone.now()
 
 
 def _relocate(image: RoomImage, changed: list[str]) -> None:

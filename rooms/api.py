@@ -17,8 +17,10 @@ from rooms.body import INCOMPLETE_DETAIL, body_complete, watch_body
 from rooms.intake import UploadRejected
 from rooms.models import Hotel, Submission, digest_of_receipt
 from rooms.presenting import PUBLIC_CODES, public_status
-from rooms.services import SubmissionConflict, UploadBlocked, submission_create
+from rooms.services import ImageOutcome, SubmissionConflict, UploadBlocked
+from rooms.submit_once import Submitted, parse_capture_times, submit_once
 from rooms.throttles import ReceiptRateThrottle, UploadRateThrottle
+from rooms.withdraw import submission_withdraw
 from traffickcam.client import client_address
 
 # --- input -----------------------------------------------------------------------------
@@ -31,7 +33,8 @@ class PhotoField(serializers.FileField):
 
 class SubmissionInputSerializer(serializers.Serializer):
     hotel = serializers.PrimaryKeyRelatedField(
-        queryset=Hotel.objects.all(),
+        # Travellers' proposals wait for a moderator before anyone can upload into them.
+        queryset=Hotel.objects.filter(status=Hotel.Status.LISTED),
         error_messages={
             "does_not_exist": 'unknown hotel "{pk_value}"',
             "incorrect_type": "hotel must be a hotel id (a number)",
@@ -55,10 +58,32 @@ class SubmissionInputSerializer(serializers.Serializer):
         },
     )
 
+    client_token = serializers.UUIDField(
+        required=False,
+        help_text="A random UUID the client picks once per submission and sends with every "
+        "try: a retry after a dropped connection gets the stored submission (same receipt) "
+        "instead of storing it twice.",
+    )
+    captured_at = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=True),
+        required=False,
+        help_text="One per photo, in order: the original's capture time (ISO 8601, "
+        '"" when unknown), used when the photo sent carries none (a copy shrunk by the client).',
+    )
+
     def validate_room_number(self, value: str) -> str:
         if any(not ch.isprintable() for ch in value):
             raise serializers.ValidationError("room number contains control characters")
         return value
+
+    def validate(self, attrs):
+        try:
+            attrs["captured_at"] = parse_capture_times(
+                attrs.get("captured_at", []), len(attrs["images"])
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"captured_at": exc.messages}) from None
+        return attrs
 
 
 # --- output ----------------------------------------------------------------------------
@@ -120,6 +145,10 @@ class SubmissionCreateApi(APIView):
         request={"multipart/form-data": SubmissionInputSerializer},
         responses={
             201: SubmissionOutputSerializer,
+            200: OpenApiResponse(
+                SubmissionOutputSerializer,
+                "Already stored by an earlier try with this client_token.",
+            ),
             400: OpenApiResponse(UploadErrorSerializer, "Invalid field or refused file."),
             413: OpenApiResponse(UploadErrorSerializer, "A file is over the upload size limit."),
             409: OpenApiResponse(UploadErrorSerializer, "Same photo uploaded concurrently; retry."),
@@ -136,10 +165,12 @@ class SubmissionCreateApi(APIView):
             return _invalid(serializer.errors)
         data = serializer.validated_data
         try:
-            result = submission_create(
+            submitted = submit_once(
                 hotel=data["hotel"],
                 room_number=data["room_number"],
                 files=data["images"],
+                captured_at=data["captured_at"],
+                client_token=data.get("client_token"),
                 client_address=client_address(request),
             )
         except UploadBlocked as exc:
@@ -150,16 +181,8 @@ class SubmissionCreateApi(APIView):
             return _invalid(exc.message_dict)
         except SubmissionConflict as exc:
             return Response({"detail": f"{exc}; retry"}, status=status.HTTP_409_CONFLICT)
-        rows = [
-            {
-                "image": None if outcome.duplicate else outcome.image,
-                "status": "duplicate" if outcome.duplicate else public_status(outcome.image).code,
-                "duplicate": outcome.duplicate,
-            }
-            for outcome in result.images
-        ]
-        output = {"submission": result.submission, "receipt": result.receipt, "image_rows": rows}
-        return Response(SubmissionOutputSerializer(output).data, status=status.HTTP_201_CREATED)
+        code = status.HTTP_200_OK if submitted.replayed else status.HTTP_201_CREATED
+        return Response(SubmissionOutputSerializer(_output(submitted)).data, status=code)
 
     def initialize_request(self, request, *args, **kwargs):
         watch_body(request)  # before anything parses the body
@@ -199,6 +222,42 @@ class SubmissionStatusApi(APIView):
         response = Response(body.data)
         response["Cache-Control"] = "private, no-store"
         return response
+
+    @extend_schema(
+        operation_id="submissions_withdraw",
+        responses={
+            204: OpenApiResponse(description="Withdrawn: the photos and their files are deleted."),
+            404: OpenApiResponse(UploadErrorSerializer, "No submission has this receipt."),
+            429: OpenApiResponse(UploadErrorSerializer, "Too many requests; see Retry-After."),
+        },
+    )
+    def delete(self, request, receipt: str):
+        """Withdraw the submission: its photos, their files and vectors are deleted."""
+        if not submission_withdraw(receipt):
+            raise NotFound("No submission has this receipt.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _output(submitted: Submitted) -> dict:
+    """One row per photo sent, in order; a replay lists what the first try stored, then
+    the photos that were already received."""
+    outcomes = (
+        submitted.images
+        or [
+            ImageOutcome(image=image, duplicate=False)
+            for image in submitted.submission.images.order_by("id")
+        ]
+        + [ImageOutcome(image=None, duplicate=True)] * submitted.duplicates
+    )
+    rows = [
+        {
+            "image": None if outcome.duplicate else outcome.image,
+            "status": "duplicate" if outcome.duplicate else public_status(outcome.image).code,
+            "duplicate": outcome.duplicate,
+        }
+        for outcome in outcomes
+    ]
+    return {"submission": submitted.submission, "receipt": submitted.receipt, "image_rows": rows}
 
 
 def _invalid(errors: dict) -> Response:

@@ -1,19 +1,34 @@
-"""Traveller pages: the upload form and its thank-you page. No account needed."""
+"""Traveller pages: the upload form, its thank-you page and the private receipt page.
+No account needed.
 
+The upload form posts as plain HTML; upload.js posts the same form with
+`Accept: application/json` and gets JSON back (where to go next, or the reasons by field
+and by file), so it can keep the photos chosen and show the errors in place.
+"""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from rooms import intake
 from rooms.body import INCOMPLETE_DETAIL, body_complete, watch_body
-from rooms.forms import UploadForm
-from rooms.intake import UploadRejected
-from rooms.models import Submission
+from rooms.forms import PROPOSE, UploadForm
+from rooms.intake import FileRejected, UploadRejected
+from rooms.models import Hotel, Submission, digest_of_receipt
 from rooms.presenting import public_status
 from rooms.selectors import hotel_search
-from rooms.services import SubmissionConflict, UploadBlocked, submission_create
-from rooms.throttles import UploadRateThrottle
+from rooms.services import SubmissionConflict, UploadBlocked
+from rooms.submit_once import Submitted, submit_once
+from rooms.throttles import ReceiptRateThrottle, UploadRateThrottle
+from rooms.withdraw import submission_withdraw
 from traffickcam.client import client_address
 
 SEARCH_RESULTS_SHOWN = 20
@@ -21,6 +36,15 @@ SEARCH_RESULTS_SHOWN = 20
 # thank-you page of anyone else's upload is a 404.
 SESSION_KEY = "rooms_own_submissions"
 SESSION_REMEMBERED = 20
+
+
+@dataclass
+class Refused:
+    """Why an upload was not stored: the form carries the field errors."""
+
+    status: int
+    files: list[FileRejected] = field(default_factory=list)
+    detail: str = ""
 
 
 # The body is watched before the CSRF check reads the form (Django's documented way to
@@ -38,61 +62,122 @@ def _upload(request):
     if request.method == "POST":
         return _upload_post(request)
     q = request.GET.get("q", "").strip()[:200]
-    hotels = list(hotel_search(q=q)[:SEARCH_RESULTS_SHOWN]) if q else []
+    hotels = list(_listed(hotel_search(q=q))[:SEARCH_RESULTS_SHOWN]) if q else []
     return _render_upload(request, UploadForm(), hotels=hotels, q=q)
+
+
+def _listed(hotels):
+    # Travellers' proposals wait for a moderator before anyone can choose them.
+    return hotels.filter(status=Hotel.Status.LISTED)
 
 
 def _upload_post(request):
     form = UploadForm(request.POST, request.FILES)
+    outcome = _submit(request, form)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if isinstance(outcome, Refused):
+        if wants_json:
+            return JsonResponse(_refusal_json(form, outcome), status=outcome.status)
+        for rejection in outcome.files:
+            form.add_error("images", f"{rejection.file}: {rejection.reason}")
+        return _render_upload(request, form, status=outcome.status)
+    _remember(request, outcome)
+    url = reverse("rooms:thanks", kwargs={"public_id": outcome.submission.public_id})
+    if wants_json:
+        return JsonResponse({"redirect": url}, status=200 if outcome.replayed else 201)
+    return redirect(url)
+
+
+def _submit(request, form) -> Submitted | Refused:
     if not body_complete(request):
         form.add_error(None, INCOMPLETE_DETAIL)
-        return _render_upload(request, form, status=400)
+        return Refused(400)
     throttle = UploadRateThrottle()
     if not throttle.allow_request(request, None):
         minutes = max(1, round((throttle.wait() or 60) / 60))
-        form.add_error(None, f"Too many uploads from this network; try again in {minutes} min.")
-        return _render_upload(request, form, status=429)
+        form.add_error(
+            None,
+            _("Too many uploads from this network; try again in %(minutes)d min.")
+            % {"minutes": minutes},
+        )
+        return Refused(429)
     if not form.is_valid():
-        return _render_upload(request, form, status=400)
+        return Refused(400)
+    data = form.cleaned_data
     try:
-        result = submission_create(
-            hotel=form.cleaned_data["hotel"],
-            room_number=form.cleaned_data["room_number"],
-            files=form.cleaned_data["images"],
+        return submit_once(
+            hotel=None if form.proposing else data["hotel"],
+            proposal=form.proposal.cleaned_data if form.proposing else None,
+            room_number=data["room_number"],
+            files=data["images"],
+            captured_at=data["captured_at"],
+            client_token=data["client_token"],
             client_address=client_address(request),
         )
     except UploadBlocked as exc:
         form.add_error(None, str(exc))
-        return _render_upload(request, form, status=400)
+        return Refused(400)
     except UploadRejected as exc:
-        for rejection in exc.rejections:
-            form.add_error("images", f"{rejection.file}: {rejection.reason}")
-        return _render_upload(request, form, status=exc.status_code)
+        return Refused(exc.status_code, files=exc.rejections, detail=_not_stored(exc))
     except ValidationError as exc:
         _add_service_errors(form, exc)
-        return _render_upload(request, form, status=400)
+        return Refused(400)
     except SubmissionConflict:
-        form.add_error(None, "The same photo is being uploaded right now; please try again.")
-        return _render_upload(request, form, status=409)
-    duplicates = sum(1 for outcome in result.images if outcome.duplicate)
-    _remember(request, str(result.submission.public_id), duplicates, result.receipt)
-    return redirect("rooms:thanks", public_id=result.submission.public_id)
+        form.add_error(None, _("The same photo is being uploaded right now; please try again."))
+        return Refused(409)
+
+
+def _not_stored(exc: UploadRejected) -> str:
+    return _(
+        "No photos were stored: %(count)d file(s) refused. The others were not stored "
+        "either; send them again without the refused ones."
+    ) % {"count": len(exc.rejections)}
 
 
 def _add_service_errors(form, exc: ValidationError):
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc.messages)
         return
-    for field, messages in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, messages)
+    for name, messages_ in exc.message_dict.items():
+        if form.proposing and name in form.proposal.fields:
+            form.proposal.add_error(name, messages_)
+        else:
+            form.add_error(name if name in form.fields else None, messages_)
+
+
+def _refusal_json(form, refused: Refused) -> dict:
+    """{"detail", "errors": [{"field", "reason"} or {"field": "images", "file", "reason"}]}:
+    the field names are the form's input names, for the page to put each reason in place."""
+    errors = [
+        {"field": name, "reason": reason}
+        for name, reasons in form.errors.items()
+        if name != "__all__"
+        for reason in reasons
+    ]
+    if form.proposing:
+        errors += [
+            {"field": form.proposal.add_prefix(name), "reason": reason}
+            for name, reasons in form.proposal.errors.items()
+            for reason in reasons
+        ]
+    errors += [{"field": "images", "file": r.file, "reason": r.reason} for r in refused.files]
+    detail = " ".join(form.non_field_errors()) or refused.detail
+    return {"detail": detail or _("Please correct the marked fields."), "errors": errors}
 
 
 def _render_upload(request, form, *, hotels=None, q="", status=200):
     if hotels is None:
         # After a failed POST, keep the hotel the traveller had chosen.
         chosen = form.cleaned_data.get("hotel") if hasattr(form, "cleaned_data") else None
-        hotels = [chosen] if chosen else []
-    context = {"form": form, "hotels": hotels, "q": q, "chosen_id": _chosen_id(form)}
+        hotels = [chosen] if isinstance(chosen, Hotel) else []
+    context = {
+        "form": form,
+        "hotels": hotels,
+        "q": q,
+        "chosen_id": _chosen_id(form),
+        "propose": PROPOSE,
+        "page_config": _page_config(),
+    }
     return render(request, "rooms/upload.html", context, status=status)
 
 
@@ -100,9 +185,23 @@ def _chosen_id(form) -> str:
     return str(form["hotel"].value() or "") if form.is_bound else ""
 
 
-def _remember(request, public_id: str, duplicates: int, receipt: str):
+def _page_config() -> dict:
+    """The server's own limits, for upload.js to check photos before sending them."""
+    return {
+        "maxPhotos": settings.UPLOAD_MAX_IMAGES,
+        "maxBytes": settings.UPLOAD_MAX_BYTES,
+        "maxPixels": settings.UPLOAD_MAX_PIXELS,
+        "storedMaxSide": intake.STORED_MAX_SIDE,
+        "jpegQuality": intake.STORED_JPEG_QUALITY / 100,
+    }
+
+
+def _remember(request, submitted: Submitted):
     own = request.session.get(SESSION_KEY, {})
-    own[public_id] = {"duplicates": duplicates, "receipt": receipt}
+    own[str(submitted.submission.public_id)] = {
+        "duplicates": submitted.duplicates,
+        "receipt": submitted.receipt,
+    }
     request.session[SESSION_KEY] = dict(list(own.items())[-SESSION_REMEMBERED:])
 
 
@@ -113,10 +212,58 @@ def thanks(request, public_id):
         raise Http404("No upload of yours has this address.")
     submission = get_object_or_404(Submission.objects.select_related("hotel"), public_id=public_id)
     images = list(submission.images.order_by("id"))
+    receipt_url = request.build_absolute_uri(
+        reverse("rooms:receipt", kwargs={"receipt": mine["receipt"]})
+    )
     context = {
         "submission": submission,
         "images": [(image, public_status(image).text) for image in images],
         "duplicates": mine["duplicates"],
         "receipt": mine["receipt"],
+        "receipt_url": receipt_url,
+        "proposed": submission.hotel.status == Hotel.Status.PROPOSED,
     }
-    return render(request, "rooms/thanks.html", context)
+    return _private(render(request, "rooms/thanks.html", context))
+
+
+@require_http_methods(["GET", "POST"])
+def receipt(request, receipt):
+    """The receipt link: each photo's state, and withdrawal (POST, confirmed)."""
+    if not ReceiptRateThrottle().allow_request(request, None):
+        return _private(render(request, "rooms/receipt.html", {"throttled": True}, status=429))
+    submission = Submission.objects.filter(receipt_digest=digest_of_receipt(receipt)).first()
+    if submission is None:
+        raise Http404("No submission has this receipt.")
+    if request.method == "POST":
+        if request.POST.get("confirm") == "yes":
+            return _withdraw(request, receipt)
+        error = _("Tick the box to confirm that these photos should be deleted.")
+        return _render_receipt(request, submission, receipt, error=error, status=400)
+    return _render_receipt(request, submission, receipt)
+
+
+def _render_receipt(request, submission, receipt, *, error="", status=200):
+    images = submission.images.order_by("id").only(
+        "public_id", "status", "flagged_reason", "quarantined"
+    )
+    context = {
+        "statuses": [public_status(image).text for image in images],
+        "receipt": receipt,
+        "error": error,
+    }
+    return _private(render(request, "rooms/receipt.html", context, status=status))
+
+
+def _withdraw(request, receipt):
+    submission_withdraw(receipt)
+    own = request.session.get(SESSION_KEY, {})
+    request.session[SESSION_KEY] = {k: v for k, v in own.items() if v.get("receipt") != receipt}
+    messages.success(request, _("Your submission was withdrawn: its photos are deleted."))
+    return redirect("rooms:upload")
+
+
+def _private(response):
+    # Pages that show or contain a receipt: never cached, never sent on as a referrer.
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -289,9 +289,11 @@ class RoomImageAdmin(admin.ModelAdmin):
         return super().get_ordering(request)
 
     def get_list_display(self, request):
-        if self.has_change_permission(request):
-            return [*self.list_display, "decide_buttons"]
-        return self.list_display
+        if not self.has_change_permission(request):
+            return self.list_display
+        shown = list(self.list_display)
+        shown.insert(shown.index("preview") + 1, "decide_buttons")  # beside the photo
+        return shown
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         image = self.get_object(request, unquote(object_id))

@@ -1,0 +1,98 @@
+"""The moderation queue's keyboard shortcuts, in headless Chromium (Debian's
+/usr/bin/chromium, never a downloaded browser; skipped when absent, except under CI)."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from accounts.testing import browser_login
+from investigations.permissions import MODERATORS_GROUP
+from rooms.models import RoomImage, Submission
+from rooms.tests.test_admin import make_image
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORD = "correct-horse-battery-staple"
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} not installed; browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls around Playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def moderator(django_user_model):
+    # get_or_create: a live-server test's flushed database may have lost migration rows.
+    group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
+    group.permissions.add(*Permission.objects.filter(content_type__app_label="rooms"))
+    user = django_user_model.objects.create_user("mona", password=PASSWORD, is_staff=True)
+    user.groups.add(group)
+    return user
+
+
+def change_path(image):
+    return f"/admin/rooms/roomimage/{image.pk}/change/"
+
+
+def test_a_moderator_works_through_the_queue_with_the_keyboard(
+    chromium, live_server, moderator, hotel, image_bytes
+):
+    submission = Submission.objects.create(hotel=hotel, room_number="204", receipt_digest="k")
+    face, explicit, other = (
+        make_image(submission, 1, image_bytes, flagged_reason="face detected"),
+        make_image(submission, 2, image_bytes, flagged_reason="explicit: X", quarantined=True),
+        make_image(submission, 3, image_bytes, flagged_reason="face detected"),
+    )
+    page = chromium.new_page()
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    base = live_server.url
+    browser_login(page, base, "mona", PASSWORD, next_url=change_path(face))
+
+    if os.environ.get("TC_SCREENSHOT_DIR"):
+        page.screenshot(path=f"{os.environ['TC_SCREENSHOT_DIR']}/photo.png", full_page=True)
+    assert page.is_visible("text=a approve, h hide")
+    assert page.eval_on_selector(".moderation-photo", "img => img.naturalWidth") > 0
+    page.keyboard.press("j")
+    page.wait_for_url(base + change_path(explicit))
+    page.keyboard.press("k")
+    page.wait_for_url(base + change_path(face))
+
+    page.keyboard.press("a")  # approved, and on to the next photo waiting
+    page.wait_for_url(base + change_path(explicit))
+    face.refresh_from_db()
+    assert face.reviewed_by == moderator and face.is_public
+    page.keyboard.press("a")  # no Approve button for explicit content: nothing happens
+    page.keyboard.press("h")
+    page.wait_for_url(base + change_path(other))
+    assert RoomImage.objects.get(pk=explicit.pk).status == RoomImage.Status.HIDDEN
+
+    page.keyboard.press("q")
+    page.wait_for_url(base + "/admin/rooms/roomimage/?moderation=review")
+    assert page.locator("#result_list tbody tr").count() == 1
+    page.click("#result_list button.moderation-approve")  # the row's own button
+    page.wait_for_selector("text=Approved photo #")
+    assert page.url == base + "/admin/rooms/roomimage/?moderation=review"  # back to the list
+    assert page.locator("#result_list").count() == 0  # nothing left waiting
+    assert RoomImage.objects.get(pk=other.pk).reviewed_by == moderator
+    page.goto(base + "/admin/")
+    assert page.inner_text("#moderation-waiting a") == "0 photos to review"
+    if os.environ.get("TC_SCREENSHOT_DIR"):
+        page.screenshot(path=f"{os.environ['TC_SCREENSHOT_DIR']}/home.png")
+    if os.environ.get("TC_SCREENSHOT_DIR"):
+        page.screenshot(path=f"{os.environ['TC_SCREENSHOT_DIR']}/queue.png", full_page=True)
+    assert not refused

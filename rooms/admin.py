@@ -7,14 +7,18 @@ view photos only, never cached; a quarantined photo (explicit content) only blur
 """
 
 import io
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -23,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from PIL import Image, ImageFilter
 
 from rooms.models import BlockedUpload, Chain, Hotel, RoomImage, Submission
+from rooms.proposals import PROPOSED_HOTEL_REASON, NotMergeable, approve_hotel, merge_hotel
 from rooms.services import NotApprovable, image_approve, image_hide
 
 BLUR_SIDE = 32  # a quarantined photo is shown from a copy this small, blurred and enlarged
@@ -53,8 +58,11 @@ IMAGE_FIELDS = [
 # Waiting for a moderator: held (a person seen, the same photo filed under another
 # hotel) or quarantined (explicit), and not decided yet. A near duplicate within its own
 # hotel is a re-shot room, linked but not held (services._store_images): not waiting.
+# Nor is a photo held only because its hotel is a traveller's proposal: the hotel's
+# approval or merge releases it (rooms/proposals.py), from the proposed hotels' list.
 AWAITING_REVIEW = (
     (~Q(flagged_reason="") | Q(quarantined=True))
+    & ~Q(flagged_reason=PROPOSED_HOTEL_REASON, quarantined=False)
     & Q(reviewed_at__isnull=True)
     & ~Q(status=RoomImage.Status.HIDDEN)
 )
@@ -141,13 +149,90 @@ class ChainAdmin(admin.ModelAdmin):
         return chain.hotel_count
 
 
+class MergeForm(forms.Form):
+    into = forms.ModelChoiceField(
+        queryset=Hotel.objects.filter(status=Hotel.Status.LISTED),
+        label="Merge into",
+        help_text="The listed hotel the traveller meant: type to search.",
+        # Any foreign key to Hotel will do as the autocomplete's source; this one is
+        # read-only in its own admin, so its search serves only this form.
+        widget=AutocompleteSelect(Submission._meta.get_field("hotel"), admin.site),
+    )
+
+
 @admin.register(Hotel)
 class HotelAdmin(admin.ModelAdmin):
-    list_display = ["name", "chain", "city", "country_code", "external_ref"]
-    list_filter = ["country_code", "chain"]
+    list_display = ["name", "status", "chain", "city", "country_code", "external_ref", "photos"]
+    list_filter = ["status", "country_code", "chain"]
     search_fields = ["name", "city", "external_ref"]
     list_select_related = ["chain"]
     autocomplete_fields = ["chain"]
+    actions = ["approve_proposals", "merge_proposals"]
+
+    def get_model_perms(self, request):
+        """As RoomImageAdmin's: moderators see how many proposals wait on the admin home."""
+        perms = super().get_model_perms(request)
+        if perms.get("change"):
+            perms["to_review"] = lambda: Hotel.objects.filter(status=Hotel.Status.PROPOSED).count()
+        return perms
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, distinct = super().get_search_results(request, queryset, search_term)
+        match = request.resolver_match
+        if match and match.url_name == "autocomplete":  # MergeForm: listed hotels only
+            queryset = queryset.filter(status=Hotel.Status.LISTED)
+        return queryset, distinct
+
+    @admin.display(description="photos")
+    def photos(self, hotel):
+        listing = reverse("admin:rooms_roomimage_changelist")
+        return format_html('<a href="{}?{}">photos</a>', listing, urlencode({"q": hotel.name}))
+
+    @admin.action(
+        description="Approve the proposed hotels (and release their photos)",
+        permissions=["change"],
+    )
+    def approve_proposals(self, request, queryset):
+        proposals = queryset.filter(status=Hotel.Status.PROPOSED)
+        for hotel in proposals:
+            approve_hotel(hotel, request.user)
+            self.log_change(request, hotel, "Approved the traveller's proposal")
+        self.message_user(request, f"{len(proposals)} hotel(s) approved.", messages.SUCCESS)
+
+    @admin.action(
+        description="Merge the proposed hotels into a listed hotel…", permissions=["change"]
+    )
+    def merge_proposals(self, request, queryset):
+        """First a page to choose the listed hotel, then the merge (rooms.proposals)."""
+        proposals = list(queryset.filter(status=Hotel.Status.PROPOSED))
+        if not proposals:
+            self.message_user(request, "Choose proposed hotels to merge.", messages.WARNING)
+            return None
+        form = MergeForm(request.POST if "into" in request.POST else None)
+        if not form.is_valid():
+            return self.merge_page(request, form, proposals)
+        into = form.cleaned_data["into"]
+        for hotel in proposals:
+            try:
+                merge_hotel(hotel, into, request.user)
+            except NotMergeable as exc:
+                self.message_user(request, f"{hotel} not merged: {exc}.", messages.ERROR)
+                continue
+            self.log_change(request, into, f"Merged the traveller's proposal {hotel} into it")
+            self.message_user(request, f"{hotel} merged into {into}.", messages.SUCCESS)
+        return None
+
+    def merge_page(self, request, form, proposals):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Merge proposed hotels",
+            "opts": self.model._meta,
+            "form": form,
+            "proposals": proposals,
+            "media": self.media + form.media,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/rooms/hotel/merge.html", context)
 
 
 class RoomImageInline(admin.TabularInline):
@@ -319,6 +404,8 @@ class RoomImageAdmin(admin.ModelAdmin):
             "previous_url": earlier and change_url(earlier),
             "next_url": later and change_url(later),
             "queue_url": queue_url(),
+            "proposal_url": image.submission.hotel.status == Hotel.Status.PROPOSED
+            and reverse("admin:rooms_hotel_change", args=[image.submission.hotel_id]),
             "waiting": review_queue().count(),
         }
 

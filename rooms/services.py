@@ -267,7 +267,8 @@ def image_approve(image: RoomImage, *, moderator=None) -> RoomImage:
     """A moderator checked a held photo: it may now be matched and its files are public.
 
     Refuses a quarantined photo (explicit content is never published) and a hidden one.
-    The decision is recorded with `moderator` and the time.
+    A photo of a hotel still proposed by a traveller stays held for the hotel's decision
+    (rooms/proposals.py). The decision is recorded with `moderator` and the time.
     """
     with transaction.atomic():
         image = RoomImage.objects.select_for_update().get(pk=image.pk)
@@ -275,12 +276,20 @@ def image_approve(image: RoomImage, *, moderator=None) -> RoomImage:
             raise NotApprovable("explicit content is never published")
         if image.status == RoomImage.Status.HIDDEN:
             raise NotApprovable("a hidden photo stays hidden")
-        image.flagged_reason = ""
+        image.flagged_reason = _hotel_hold(image)
         _record_review(image, moderator)
         image.full_clean()
         # status_changed_at (auto_now) tells the in-process index to look at it again.
         _relocate(image, ["flagged_reason", "reviewed_by", "reviewed_at"])
     return image
+
+
+def _hotel_hold(image: RoomImage) -> str:
+    """The hold a proposed hotel keeps on its photos ("" once it is listed)."""
+    from rooms.proposals import PROPOSED_HOTEL_REASON  # proposals imports this module
+
+    proposed = image.submission.hotel.status == Hotel.Status.PROPOSED
+    return PROPOSED_HOTEL_REASON if proposed else ""
 
 
 def _record_review(image: RoomImage, moderator) -> None:

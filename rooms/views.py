@@ -176,9 +176,30 @@ def _render_upload(request, form, *, hotels=None, q="", status=200):
         "q": q,
         "chosen_id": _chosen_id(form),
         "propose": PROPOSE,
+        "summary": _summary(form),
+        "proposal_errors": form.proposal.errors if form.proposing else {},
         "page_config": _page_config(),
     }
     return render(request, "rooms/upload.html", context, status=status)
+
+
+def _summary(form) -> list[tuple[str, str]]:
+    """(anchor of the field, reason) for the summary at the top of the page."""
+    anchors = {"hotel": "hotel-choice", "images": "photos"}
+    items = [("", message) for message in form.non_field_errors()]
+    items += [
+        (anchors.get(name, f"id_{name}"), message)
+        for name, messages_ in form.errors.items()
+        if name != "__all__"
+        for message in messages_
+    ]
+    if form.proposing:
+        items += [
+            (f"id_{form.proposal.add_prefix(name)}", message)
+            for name, messages_ in form.proposal.errors.items()
+            for message in messages_
+        ]
+    return items
 
 
 def _chosen_id(form) -> str:
@@ -193,6 +214,54 @@ def _page_config() -> dict:
         "maxPixels": settings.UPLOAD_MAX_PIXELS,
         "storedMaxSide": intake.STORED_MAX_SIDE,
         "jpegQuality": intake.STORED_JPEG_QUALITY / 100,
+        "messages": _script_messages(),
+    }
+
+
+def _script_messages() -> dict:
+    """upload.js's words, translated here; %(name)s placeholders are filled in there."""
+    return {
+        "chosen": _("%(count)s of %(max)s photos chosen."),
+        "none": _("Choose 1 to %(max)s photos."),
+        "tooMany": _("%(name)s was not added: at most %(max)s photos can be sent."),
+        "notPhoto": _("%(name)s is not a photo we can take: use JPEG, PNG, WebP or HEIC."),
+        "tooLarge": _("%(name)s is larger than the %(mb)s MB limit."),
+        "tooManyPixels": _("%(name)s is larger than %(mp)s megapixels."),
+        "unreadable": _("%(name)s could not be read; it may be damaged."),
+        "refused": _("Refused: %(reason)s"),
+        "remove": _("Remove %(name)s"),
+        "photo": _("Photo %(number)s"),
+        "preparing": _("Preparing your photos…"),
+        "sending": _("Sending…"),
+        "send": _("Send photos"),
+        "sent": _("%(sent)s of %(total)s MB sent"),
+        "stored": _("Sent. Opening your thank-you page…"),
+        "retrying": _(
+            "The connection dropped. Trying again in %(seconds)s s; your photos are kept."
+        ),
+        "gaveUp": _(
+            "The photos could not be sent: the connection keeps dropping. They are still "
+            "chosen: tap “Send photos” to try again."
+        ),
+        "serverError": _("The server could not take the photos (error %(status)s)."),
+        "chooseHotel": _("Choose your hotel: search by name or use your location."),
+        "needRoom": _("Type your room number."),
+        "needPhotos": _("Choose 1 to %(max)s photos."),
+        "refusedFiles": _("Remove the refused photos; the others stay chosen."),
+        "searching": _("Searching…"),
+        "chooseBelow": _("Choose your hotel below."),
+        "typeName": _("Type part of the hotel's name."),
+        "noMatch": _("No hotel matches “%(q)s”. Try part of the name."),
+        "noneNear": _("No hotel found near you; search by name instead."),
+        "searchFailed": _("Search failed (%(status)s)."),
+        "need_name": _("Type the hotel's name."),
+        "need_city": _("Type the city."),
+        "need_country_code": _("Type the two-letter country code, e.g. US or FR."),
+        "need_latitude": _("The hotel's position is needed: tap “Use my location” at the hotel."),
+        "need_longitude": _("The hotel's position is needed: tap “Use my location” at the hotel."),
+        "locating": _("Finding your location…"),
+        "located": _("Position found (± %(metres)s m)."),
+        "noLocation": _("Your location is not available; type the position or search instead."),
     }
 
 
@@ -221,6 +290,7 @@ def thanks(request, public_id):
         "duplicates": mine["duplicates"],
         "receipt": mine["receipt"],
         "receipt_url": receipt_url,
+        "receipt_api": reverse("submission-status", kwargs={"receipt": mine["receipt"]}),
         "proposed": submission.hotel.status == Hotel.Status.PROPOSED,
     }
     return _private(render(request, "rooms/thanks.html", context))

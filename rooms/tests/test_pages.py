@@ -203,7 +203,7 @@ def test_upload_in_a_phone_browser(phone, live_server, hotel, image_bytes, tmp_p
     phone.check(f"#hotel-results input[value='{hotel.id}']")
     phone.fill("#id_room_number", "312")
     phone.set_input_files("#id_images", str(photo_file))
-    assert "1 photo chosen" in phone.inner_text("#photo-count")
+    assert "1 of 4 photos chosen" in phone.inner_text("#photo-count")
     screenshot(phone, "upload-phone.png")
     phone.click("#upload-submit")
     phone.wait_for_url(re.compile(r"/thanks/[0-9a-f-]{36}/$"))

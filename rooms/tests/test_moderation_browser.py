@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission
 
 from accounts.testing import browser_login
 from investigations.permissions import MODERATORS_GROUP
-from rooms.models import RoomImage, Submission
+from rooms.models import Hotel, RoomImage, Submission
 from rooms.tests.test_admin import make_image
 
 CHROMIUM = "/usr/bin/chromium"
@@ -95,4 +95,29 @@ def test_a_moderator_works_through_the_queue_with_the_keyboard(
         page.screenshot(path=f"{os.environ['TC_SCREENSHOT_DIR']}/home.png")
     if os.environ.get("TC_SCREENSHOT_DIR"):
         page.screenshot(path=f"{os.environ['TC_SCREENSHOT_DIR']}/queue.png", full_page=True)
+    assert not refused
+
+
+def test_a_moderator_merges_a_proposal_choosing_the_hotel_by_typing(
+    chromium, live_server, moderator, hotel
+):
+    from rooms.proposals import propose_hotel
+
+    proposal = propose_hotel(
+        name="Riverside Annex", city="Portland", country_code="US", latitude=45.5, longitude=-122.6
+    )
+    page = chromium.new_page()
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    base = live_server.url
+    browser_login(page, base, "mona", PASSWORD, next_url="/admin/rooms/hotel/")
+    page.check(f"input[name=_selected_action][value='{proposal.pk}']")
+    page.select_option("select[name=action]", "merge_proposals")
+    page.click("button[name=index]")
+    page.click(".select2-selection")  # the autocomplete field
+    page.fill(".select2-search__field", "Harb")
+    page.click(".select2-results__option:has-text('Harbour Inn Riverside')")
+    page.click("input[type=submit][value=Merge]")
+    page.wait_for_selector("text=merged into Harbour Inn Riverside")
+    assert not Hotel.objects.filter(pk=proposal.pk).exists()
     assert not refused

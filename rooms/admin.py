@@ -4,6 +4,13 @@ Photos are changed only through the moderation services (approve, hide), so ever
 field of a stored photo is read-only here. Photos in private storage (held,
 quarantined, hidden) are shown through `RoomImageAdmin.photo_view`, to staff who may
 view photos only, never cached; a quarantined photo (explicit content) only blurred.
+
+Moderators work through a queue (`AWAITING_REVIEW`, the "To review" filter, oldest
+first, counted on the admin home): a photo's page shows it large with Approve and Hide
+(keys in rooms/static/rooms/admin/moderation.js) and moves on to the next photo waiting.
+Each decision records who and when (`reviewed_by`, `reviewed_at`) and goes into the
+admin's history. Hotels proposed by travellers are approved or merged from the Hotel
+list (rooms/proposals.py).
 """
 
 import io

@@ -1,4 +1,4 @@
-"""GET /api/hotels/: public hotel catalogue search (by name and/or near a point)."""
+"""GET /api/hotels/: public hotel catalogue search (by words and/or near a point)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -66,17 +66,30 @@ class HotelPagination(PageNumberPagination):
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("q", str, description="Part of the hotel or chain name."),
-        OpenApiParameter("near", str, description="LAT,LON: nearest hotels first."),
+        OpenApiParameter(
+            "q",
+            str,
+            description="Words of the hotel's name, chain, city or street, in any order "
+            "(up to 8, 200 characters). Every word must match; case and accents are "
+            "ignored and small typos forgiven ('nortstar' finds Northstar, 'Sao Paulo' "
+            "São Paulo). Best match first. Proposed hotels are never listed.",
+        ),
+        OpenApiParameter(
+            "near",
+            str,
+            description="LAT,LON in decimal degrees: only hotels within radius_km, "
+            "nearest first (then best match), each with its distance_km.",
+        ),
         OpenApiParameter(
             "radius_km",
             float,
-            description=f"With near; default {DEFAULT_RADIUS_KM:g}, max {MAX_RADIUS_KM:g}.",
+            description=f"With near: from {MIN_RADIUS_KM:g} to {MAX_RADIUS_KM:g} km, "
+            f"default {DEFAULT_RADIUS_KM:g}.",
         ),
     ]
 )
 class HotelSearchApi(ListAPIView):
-    """Hotels matching a name and/or near a point (then ordered by distance)."""
+    """Search the hotel catalogue by words and/or near a point."""
 
     pagination_class = HotelPagination
     serializer_class = HotelSerializer

@@ -1,7 +1,8 @@
-"""Reads over the hotel catalogue: the one hotel filter (name, place, chain, distance).
+"""Reads over the hotel catalogue: the one hotel filter (words, place, chain, distance).
 
 `hotels_filtered` is what both the public hotel API and the investigator's visual
-search restrict hotels with, so a filter means the same in both.
+search restrict hotels with, so a filter means the same in both. `hotel_search` is
+the traveller's search box: listed hotels only, best match or nearest first.
 """
 
 import math
@@ -12,13 +13,14 @@ from django.db.models.functions import ASin, Cos, Least, Power, Radians, Sin, Sq
 
 from rooms.geo import DEFAULT_RADIUS_KM
 from rooms.models import Chain, Hotel
+from rooms.search_text import search_words, text_matches
 
 EARTH_RADIUS_KM = 6371.0088
 
 
 @dataclass
 class HotelFilters:
-    q: str = ""  # part of the hotel's or its chain's name, case-insensitive
+    q: str = ""  # words of the name, chain, city or street (rooms/search_text.py)
     country: str = ""  # ISO 3166 alpha-2
     city: str = ""  # case-insensitive exact
     chain: Chain | None = None
@@ -31,42 +33,46 @@ class HotelFilters:
 
 
 def hotels_filtered(filters: HotelFilters) -> QuerySet[Hotel]:
-    """Hotels passing every filter given; with `near`, each carries `distance_km`.
+    """Hotels passing every filter given; with `near`, each carries `distance_km`, with
+    `q`, `match_score`.
 
     The distance is a bounding box (index-friendly, antimeridian-aware), then the
     great-circle distance, both in SQL.
     """
     hotels = Hotel.objects.all()
-    q = filters.q.strip()
-    if q:
-        hotels = hotels.filter(Q(name__icontains=q) | Q(chain__name__icontains=q))
     if filters.country:
         hotels = hotels.filter(country_code=filters.country.upper())
     if filters.city:
         hotels = hotels.filter(city__iexact=filters.city)
     if filters.chain:
         hotels = hotels.filter(chain=filters.chain)
-    if filters.near is None:
-        return hotels
-    lat, lon = filters.near
-    radius = DEFAULT_RADIUS_KM if filters.radius_km is None else filters.radius_km
-    hotels = hotels.filter(_bounding_box(lat, lon, radius))
-    hotels = hotels.annotate(distance_km=_haversine_km(lat, lon))
-    return hotels.filter(distance_km__lte=radius)
+    if filters.near is not None:
+        lat, lon = filters.near
+        radius = DEFAULT_RADIUS_KM if filters.radius_km is None else filters.radius_km
+        hotels = hotels.filter(_bounding_box(lat, lon, radius))
+        hotels = hotels.annotate(distance_km=_haversine_km(lat, lon))
+        hotels = hotels.filter(distance_km__lte=radius)
+    words = search_words(filters.q)
+    # Last: without pg_trgm the words are matched in Python, over the hotels left.
+    return text_matches(hotels, words) if words else hotels
 
 
 def hotel_search(
     *, q: str = "", near: tuple[float, float] | None = None, radius_km: float | None = None
 ) -> QuerySet[Hotel]:
-    """Hotels whose name or chain matches `q`, and/or within `radius_km` of `near`.
+    """Listed hotels matching every word of `q`, and/or within `radius_km` of `near`.
 
-    With `near`, the nearest come first; otherwise hotels are in name order.
+    With `near`, the nearest come first (the traveller is standing in the hotel), then
+    the best match; without, the best match first. Proposed hotels are never listed.
     """
-    hotels = hotels_filtered(HotelFilters(q=q, near=near, radius_km=radius_km))
-    hotels = hotels.select_related("chain")
-    if near is None:
-        return hotels.order_by("name", "id")
-    return hotels.order_by("distance_km", "name", "id")
+    hotels = hotels_filtered(HotelFilters(near=near, radius_km=radius_km))
+    hotels = hotels.exclude(status=Hotel.Status.PROPOSED)
+    order = ["distance_km"] if near is not None else []
+    words = search_words(q)
+    if words:
+        hotels = text_matches(hotels, words)
+        order.append("-match_score")
+    return hotels.select_related("chain").order_by(*order, "name", "id")
 
 
 def _bounding_box(lat: float, lon: float, radius_km: float) -> Q:

@@ -70,10 +70,13 @@ def index_restriction(index, filters: HotelFilters | None) -> dict | None:
     """Keyword arguments restricting `index.search` to the filters; None = nothing allowed.
 
     Backends that accept a hotel queryset get it (pgvector turns it into a subquery, so
-    a country with 100k photos is not shipped as an id array); others get image ids.
+    a country with 100k photos is not shipped as an id array); others get image ids;
+    `SharedIndex` takes the filters themselves (it resolves most without the database).
     """
     if filters is None or not filters.active:
         return {}
+    if getattr(index, "accepts_filters", False):
+        return {"filters": filters}
     if getattr(index, "accepts_hotel_filter", False):
         hotels = hotels_filtered(filters)
         return {"hotels": hotels} if hotels.exists() else None

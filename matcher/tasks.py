@@ -140,3 +140,27 @@ def resume_promotions() -> int:
 
     promoting = LearnedWhitening.objects.filter(state=LearnedWhitening.State.PROMOTING)
     return sum(promote(row.pk) for row in promoting if not learning.finish_if_complete(row))
+
+
+@shared_task(acks_late=True)
+def rebuild_shared_index() -> str:
+    """A new `SharedIndex` snapshot of the active version, served when whole.
+
+    Runs beside searches: web processes keep the old snapshot until they have opened
+    and caught up the new one. One build at a time (a cache lock), since two would
+    only race to be served.
+    """
+    from django.core.cache import cache
+
+    from matcher.indexes import snapshot
+    from matcher.models import IndexState
+
+    version = IndexState.get().active_version
+    if not version:
+        return "no active version"
+    if not cache.add("matcher:rebuild-shared-index", 1, timeout=4 * 3600):
+        return "already building"
+    try:
+        return str(snapshot.build(version, threads=settings.MATCHER_THREADS))
+    finally:
+        cache.delete("matcher:rebuild-shared-index")

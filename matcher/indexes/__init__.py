@@ -28,6 +28,7 @@ from rooms.models import RoomImage
 EXACT_BACKEND = "matcher.indexes.exact.ExactIndex"
 PGVECTOR_BACKEND = "matcher.indexes.pgvector.PgvectorIndex"
 GRAPH_BACKEND = "matcher.indexes.graph.GraphIndex"
+SHARED_BACKEND = "matcher.indexes.shared.SharedIndex"
 
 
 class VectorIndex(Protocol):

@@ -27,11 +27,19 @@ V2 = "test-backbone:bbbb:gem3-448:d4"
 ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
 
-@pytest.fixture(params=["exact", "graph", "pgvector"] if ON_POSTGRES else ["exact", "graph"])
-def make_index(request, db):
+BACKENDS = ["exact", "graph", "shared"]
+
+
+@pytest.fixture(params=[*BACKENDS, "pgvector"] if ON_POSTGRES else BACKENDS)
+def make_index(request, db, settings, tmp_path):
     """A fresh index of each backend (a callable: tests build several)."""
     if request.param == "exact":
         return ExactIndex
+    if request.param == "shared":
+        from matcher.indexes.shared import SharedIndex
+
+        settings.MATCHER_GRAPH_DIR = tmp_path / "graphs"
+        return lambda: SharedIndex(shortlist=2)  # a snapshot built on the first search
     if request.param == "graph":
         from matcher.indexes.graph import GraphIndex
 

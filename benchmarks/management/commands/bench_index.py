@@ -34,14 +34,15 @@ from benchmarks.gallery import PREFIX, SPECTRA, load_gallery
 from matcher import indexes as index_module
 from matcher.indexes import pgvector as pgvector_index
 from matcher.models import IndexState, Projection
-from matcher.search import search_hotels
+from matcher.search import index_restriction, search_hotels
 from rooms.models import Hotel, RoomImage
-from rooms.selectors import HotelFilters, hotels_filtered
+from rooms.selectors import HotelFilters
 
 BACKENDS = {
     "exact": index_module.EXACT_BACKEND,
     "pgvector": index_module.PGVECTOR_BACKEND,
     "graph": index_module.GRAPH_BACKEND,
+    "shared": index_module.SHARED_BACKEND,
 }
 FILTERS = ("none", "country", "chain", "city", "radius 25 km")
 
@@ -66,7 +67,15 @@ class Command(BaseCommand):
             default=pgvector_index.EF_SEARCH_MIN,
             help="full-dimension graph (with --reduce, the shortlist is the ef_search)",
         )
-        parser.add_argument("--filters", default=",".join(FILTERS[:3]), help=f"of {FILTERS}")
+        parser.add_argument(
+            "--filters", "--filter", default=",".join(FILTERS[:3]), help=f"of {FILTERS}"
+        )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=0,
+            help="graph, shared: then N processes each serve the index; their PSS is summed",
+        )
         parser.add_argument(
             "--reduce", type=int, default=0, help="pgvector, graph: over a PCA projection (dims)"
         )
@@ -139,12 +148,14 @@ class Command(BaseCommand):
             index = index_module.get_index()
             if backend == "pgvector":
                 index.ef_search = opts["ef_search"]
-            if backend in ("pgvector", "graph"):
+            if backend in ("pgvector", "graph", "shared"):
                 index.shortlist = opts["shortlist"] or index.shortlist
             build, size = self.build(backend, index, cases[0][2], opts["reduce"])
             latency, recall = {}, {}
             for (name, filters, vector), key in zip(cases, keys, strict=True):
-                restriction = {} if filters is None else {"hotels": hotels_of(filters)}
+                restriction = index_restriction(index, filters)
+                if restriction is None:  # no hotel passes the filter
+                    restriction = {"image_ids": []}
                 found = index.search(vector, 100, **restriction)
                 if backend == "exact":
                     oracle[key] = {image_id for image_id, _ in found}
@@ -160,6 +171,11 @@ class Command(BaseCommand):
             index_module.reset_index()
         if backend in opts["backend"].split(","):
             self.report(backend, build, size, latency, recall)
+        if opts["processes"] and backend in ("graph", "shared"):
+            vectors = np.stack([vector for _, _, vector in cases])
+            self.stdout.write(
+                f"   {processes_memory(BACKENDS[backend], opts['processes'], vectors)}"
+            )
 
     def build(self, backend, index, vector, reduce=0) -> tuple[float, str]:
         """(seconds, size) of making the backend ready: HNSW build, or the exact load."""
@@ -167,6 +183,8 @@ class Command(BaseCommand):
         start = time.perf_counter()
         if backend == "graph":
             return self.build_graph(index, version, vector, reduce)
+        if backend == "shared":
+            return self.build_shared(index, version, vector)
         if backend == "pgvector":
             from matcher.indexes.pgvector import ensure_hnsw_index, hnsw_index_name
 
@@ -223,6 +241,28 @@ class Command(BaseCommand):
             f"up in {load:.1f} s, resident memory +{grown:.0f} MiB"
         )
 
+    def build_shared(self, index, version, vector) -> tuple[float, str]:
+        """As `manage.py shared_index` (once per gallery: a served build is reused)."""
+        from matcher.indexes import snapshot
+
+        start = time.perf_counter()
+        current = snapshot.open_current(version)
+        note = "" if current is None else f"reusing {current.directory}; "
+        if current is None or len(current) != RoomImage.objects.count():
+            note = ""
+            snapshot.build(version, threads=os.cpu_count())
+        seconds = time.perf_counter() - start
+        rss = resident_mib()
+        start = time.perf_counter()
+        index.search(vector, 1)  # maps the files and reconciles them with the database
+        load = time.perf_counter() - start
+        built = snapshot.open_current(version).directory
+        size = sum(path.stat().st_size for path in built.iterdir()) / 2**20
+        return seconds, (
+            f"{note}snapshot {size:.0f} MiB; this process maps it and catches up in "
+            f"{load:.1f} s, resident memory +{resident_mib() - rss:.0f} MiB"
+        )
+
     def reduce(self, version: str, dim: int):
         """The same steps as `pgvector_index --reduce`: learn, project every vector."""
         from matcher.indexes import projection
@@ -256,6 +296,62 @@ def resident_mib() -> float:
     """This process's resident memory now (ru_maxrss is a peak, not a level)."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+SERVER = """
+import sys, time
+import django; django.setup()
+import numpy as np
+from matcher.indexes import get_index
+from matcher.search import index_restriction, search_hotels
+queries = np.load(sys.argv[1])
+for query in queries:
+    search_hotels(query, k=10)
+print("ready", flush=True)
+sys.stdin.read()  # serve until the benchmark closes stdin
+"""
+
+
+def proportional_mib(pid: int) -> float:
+    """PSS: shared pages count 1/n in each of the n processes mapping them."""
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        line = next(line for line in rollup if line.startswith("Pss:"))
+    return int(line.split()[1]) / 1024
+
+
+def processes_memory(backend: str, count: int, queries: np.ndarray) -> str:
+    """PSS of 1, then `count`, processes that each loaded `backend` and searched."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".npy") as file:
+        np.save(file.name, queries)
+        env = {**os.environ, "MATCHER_INDEX_BACKEND": backend}
+        sums = {}
+        for n in sorted({1, count}):
+            servers = [
+                subprocess.Popen(
+                    [sys.executable, "-c", SERVER, file.name],
+                    env=env,
+                    text=True,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )  # fmt: skip
+                for _ in range(n)
+            ]
+            try:
+                for server in servers:
+                    assert server.stdout.readline().strip() == "ready", "a server failed"
+                sums[n] = sum(proportional_mib(server.pid) for server in servers)
+            finally:
+                for server in servers:
+                    server.stdin.close()
+                    server.wait(timeout=60)
+    return (
+        f"PSS: 1 process {sums[1]:.0f} MiB; {count} processes {sums[count]:.0f} MiB in all "
+        f"({sums[count] / sums[1]:.2f}x one)"
+    )
 
 
 def oracle_keys(cases) -> list[str]:
@@ -302,10 +398,6 @@ def hotel_filter(name, hotel) -> HotelFilters | None:
     if name == "city":
         return HotelFilters(country=hotel.country_code, city=hotel.city)
     return HotelFilters(near=(hotel.latitude, hotel.longitude), radius_km=25)
-
-
-def hotels_of(filters):
-    return hotels_filtered(filters)
 
 
 # --- bulk vector writes: COPY on PostgreSQL (both columns), executemany elsewhere ---

@@ -1,0 +1,324 @@
+"""`SharedIndex`: a memory-mapped snapshot every process shares, filtered in the walk.
+
+Why (docs/benchmarks.md, issue "filtered search at scale"): at a million photos the
+in-process hnswlib graph (`GraphIndex`) cost each web process ~1.3 GB, re-scored its
+shortlist in the database (most of its 22 ms), and sent every filtered search to
+pgvector (74-128 ms). Here:
+
+- One snapshot per machine (`matcher.indexes.snapshot`), mapped by every process.
+- Live as the other in-process backends (`LiveRows`): rows hidden or deleted since the
+  build are masked out (`dead`); rows added since are a small exact `Delta` per process.
+- Filters select rows without the database where they can: rows are sorted by
+  (country, city, hotel), so a country or a city is a range; a chain is a comparison
+  over a mapped column; a radius or a name goes through the hotels table once, then
+  to the hotels' row ranges. Few rows (`EXACT_ROWS`): an exact scan of just those rows;
+  more: the FAISS graph walk with an `IDSelectorBitmap`, evaluated in native code.
+- The shortlist is re-scored with the snapshot's full float32 vectors, in process; one
+  query then checks liveness and reads owners, as `image_owners` does.
+- A new build is noticed by one `stat` per search, opened and caught up in a
+  background thread while searches go on with the old one, then swapped in whole.
+"""
+
+import logging
+import threading
+
+import numpy as np
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils.module_loading import import_string
+
+from matcher.indexes import Neighbours, default_backend, searchable_embeddings, top_k
+from matcher.indexes import snapshot as snapshots
+from matcher.indexes.live_rows import LiveRows, read_vectors
+from matcher.models import IndexState
+from matcher.results import image_owners
+from rooms.selectors import HotelFilters, hotels_filtered
+
+logger = logging.getLogger(__name__)
+
+EXACT_ROWS = 20_000  # at or below: scan those rows exactly (city: ~2 ms at 1M, no walk)
+AUTO_BUILD_ROWS = 20_000  # a gallery this small is snapshotted by the first search
+FILTERED_EF_FACTOR = 2  # a filtered walk skips rows it may not return: look further
+
+
+class SharedIndex:
+    """`VectorIndex` over the served snapshot (see the module docstring)."""
+
+    accepts_filters = True
+
+    def __init__(self, shortlist: int | None = None):
+        self.shortlist = shortlist or settings.MATCHER_GRAPH_SHORTLIST
+        self.view = None  # the `View` searches use; replaced whole, never edited in place
+        self.marker = None  # `snapshot.current_marker` of the view's build
+        self._swap_lock = threading.Lock()
+        self._loading = None  # the thread opening a newer build
+        self._fallback = None
+
+    @property
+    def fallback(self):
+        """The database backend, until a snapshot exists for the active version."""
+        if self._fallback is None:
+            self._fallback = import_string(default_backend())()
+        return self._fallback
+
+    def search(self, query, k, image_ids=None, filters: HotelFilters | None = None):
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        version = IndexState.get().active_version
+        view = self.current_view(version)
+        if view is None:
+            hotels = None if filters is None or not filters.active else hotels_filtered(filters)
+            return self.fallback.search(query, k, image_ids=image_ids, hotels=hotels)
+        return view.search(query, k, self.shortlist, filters, image_ids)
+
+    def current_view(self, version: str):
+        """The view to search now, opening a newer build in the background if any."""
+        if not version:
+            return None
+        marker = snapshots.current_marker(version)
+        view = self.view
+        if view is not None and view.version == version:
+            if marker != self.marker and self._loading is None:
+                self._start_loading(version, marker)
+            return view
+        with self._swap_lock:  # first search, or a new model version: open it now
+            if self.view is None or self.view.version != version:
+                self.view, self.marker = self._open(version, marker), marker
+            return self.view
+
+    def _open(self, version, marker):
+        snapshot = snapshots.open_current(version)
+        if snapshot is None:
+            if searchable_embeddings(version)[: AUTO_BUILD_ROWS + 1].count() > AUTO_BUILD_ROWS:
+                return None  # the database answers until `manage.py shared_index` builds one
+            snapshots.build(version)
+            snapshot = snapshots.open_current(version)
+        view = View(snapshot)
+        view.sync()
+        return view
+
+    def _start_loading(self, version, marker):
+        def load():
+            try:
+                view = View(snapshots.open_current(version))
+                view.sync()  # catch up on the database before anyone searches it
+                self.view, self.marker = view, marker  # the swap: one reference
+            except Exception:  # logged; searches go on with the old view
+                logger.exception("cannot open the new snapshot of %s", version)
+                self.marker = marker  # not retried until another build is served
+            finally:
+                self._loading = None
+                close_old_connections()
+
+        self._loading = threading.Thread(target=load, name="snapshot-loader", daemon=True)
+        self._loading.start()
+
+    def drop_images(self, image_ids) -> None:
+        if self.view is not None:
+            with self.view.lock:
+                self.view.drop_images(image_ids)
+
+
+class Delta:
+    """Rows added since the build, in this process: full vectors and owners, scanned exactly."""
+
+    def __init__(self, dim: int):
+        self.vectors = np.empty((0, dim), dtype=np.float32)
+        self.image_ids = np.empty(0, dtype=np.int64)
+        self.hotel_ids = np.empty(0, dtype=np.int64)
+        self.chain_ids = np.empty(0, dtype=np.int64)
+        self.places = []  # (country, folded city) per row
+
+    def add(self, image_ids, vectors) -> np.ndarray:
+        """Append rows; their slots (negative: -1 - position in the delta)."""
+        hotel = "submission__hotel"
+        owners = {
+            pk: rest
+            for pk, *rest in searchable_owner_rows(image_ids).values_list(
+                "pk",
+                f"{hotel}_id",
+                f"{hotel}__chain_id",
+                f"{hotel}__country_code",
+                f"{hotel}__city",
+            )
+        }
+        first = len(self.image_ids)
+        self.vectors = np.concatenate([self.vectors, vectors.astype(np.float32)])
+        self.image_ids = np.concatenate([self.image_ids, np.asarray(image_ids, np.int64)])
+        rows = [owners.get(pk, (-1, None, "", "")) for pk in image_ids]
+        self.hotel_ids = np.concatenate([self.hotel_ids, [r[0] for r in rows]]).astype(np.int64)
+        chains = [-1 if r[1] is None else r[1] for r in rows]
+        self.chain_ids = np.concatenate([self.chain_ids, chains]).astype(np.int64)
+        self.places += [(r[2], snapshots.fold(r[3])) for r in rows]
+        return -1 - np.arange(first, len(self.image_ids), dtype=np.int64)
+
+    def rows(self, filters: HotelFilters | None, hotel_ids: np.ndarray | None) -> np.ndarray:
+        """Delta rows passing the filters (`hotel_ids`: the hotels, when read from the DB)."""
+        keep = np.ones(len(self.image_ids), dtype=bool)
+        if hotel_ids is not None:
+            keep &= np.isin(self.hotel_ids, hotel_ids)
+        elif filters is not None and filters.active:
+            country, city = filters.country.upper(), snapshots.fold(filters.city)
+            keep &= np.array(
+                [(not country or c == country) and (not city or t == city) for c, t in self.places],
+                dtype=bool,
+            ).reshape(-1)
+            if filters.chain is not None:
+                keep &= self.chain_ids == filters.chain.pk
+        return np.flatnonzero(keep)
+
+
+def searchable_owner_rows(image_ids):
+    from matcher.indexes import live_images
+
+    return live_images().filter(pk__in=[int(pk) for pk in image_ids])
+
+
+class View(LiveRows):
+    """A snapshot followed in the database: `dead` rows masked, new rows in a `Delta`.
+
+    `LiveRows` holds one slot per searchable row: >= 0 a snapshot row, < 0 a delta row.
+    """
+
+    def __init__(self, snapshot: snapshots.Snapshot):
+        self.snapshot = snapshot
+        self.lock = threading.Lock()
+        self._reset(snapshot.version)
+
+    def _reset(self, version: str) -> None:
+        super()._reset(version)
+        snapshot = self.snapshot
+        self.embedding_ids = np.array(snapshot.embedding_ids)  # private copies: they shrink
+        self.image_ids = np.array(snapshot.image_ids)
+        self.slots = np.arange(len(snapshot), dtype=np.int64)
+        self.dead = np.zeros(len(snapshot), dtype=bool)
+        self.delta = Delta(snapshot.dim)
+        self.delta_alive = np.empty(0, dtype=bool)
+
+    def sync(self) -> None:
+        with self.lock:
+            self.follow(self.version)
+
+    # --- searching ---
+
+    def search(self, query, k, shortlist, filters, image_ids=None) -> Neighbours:
+        if query.shape[0] != self.snapshot.dim:
+            raise ValueError(
+                f"query has {query.shape[0]} dims, index {self.version!r} has {self.snapshot.dim}"
+            )
+        with self.lock:
+            self.follow(self.version)
+        if k <= 0:
+            return Neighbours([], owners={})
+        while True:
+            found = self._top_k(query, k, max(shortlist, k + k // 2), filters, image_ids)
+            owners = image_owners(pk for pk, _ in found)  # liveness and owners, one query
+            gone = {pk for pk, _ in found} - owners.keys()
+            if not gone:
+                return Neighbours(found, owners=owners)
+            with self.lock:
+                self.drop_images(gone)
+
+    def _top_k(self, query, k, size, filters, image_ids) -> list[tuple[int, float]]:
+        selection = self.selection(filters, image_ids)
+        rows = np.sort(self.snapshot_candidates(query, size, selection))  # reads in file order
+        snapshot = self.snapshot
+        scores = np.asarray(snapshot.vectors[rows] @ query)  # exact: the full float32 vectors
+        ids = np.asarray(snapshot.image_ids[rows])
+        delta_rows = self.delta.rows(filters, selection.hotel_ids)
+        delta_rows = delta_rows[self.delta_alive[delta_rows]]
+        ids = np.concatenate([ids, self.delta.image_ids[delta_rows]])
+        scores = np.concatenate([scores, self.delta.vectors[delta_rows] @ query])
+        return top_k(ids, scores, k)
+
+    def selection(self, filters, image_ids) -> "Selection":
+        """Snapshot rows allowed by the filters (None: all), and the hotels when queried."""
+        snapshot = self.snapshot
+        if image_ids is not None:
+            wanted = np.asarray(image_ids, dtype=np.int64)
+            return Selection(np.flatnonzero(np.isin(snapshot.image_ids, wanted)), None)
+        if filters is None or not filters.active:
+            return Selection(None, None)
+        if filters.q.strip() or filters.near is not None:  # names, distances: the database
+            hotel_ids = np.fromiter(hotels_filtered(filters).values_list("pk", flat=True), np.int64)
+            return Selection(ranges_rows(snapshot.hotel_rows(hotel_ids)), hotel_ids)
+        rows = None
+        if filters.country or filters.city:
+            rows = ranges_rows(snapshot.place_ranges(filters.country, filters.city))
+        if filters.chain is not None:
+            chain_ids = snapshot.chain_ids if rows is None else snapshot.chain_ids[rows]
+            matching = np.flatnonzero(np.asarray(chain_ids) == filters.chain.pk)
+            rows = matching if rows is None else rows[matching]
+        return Selection(rows, None)
+
+    def snapshot_candidates(self, query, size, selection) -> np.ndarray:
+        """Snapshot rows to re-score: the walk's nearest `size` allowed, or all allowed."""
+        rows = selection.rows
+        if rows is not None:
+            rows = rows[~self.dead[rows]]
+            if len(rows) <= size:
+                return rows
+            if len(rows) <= EXACT_ROWS:
+                return self.scan(query, size, rows)
+        return self.walk(query, size, rows)
+
+    def scan(self, query, size, rows) -> np.ndarray:
+        """The `size` nearest of `rows` by the walk's own vectors, compared exactly."""
+        snapshot = self.snapshot
+        scores = snapshot.graph_vectors()[rows] @ snapshot.graph_query(query)
+        return rows[np.argpartition(-scores, size - 1)[:size]]
+
+    def walk(self, query, size, rows) -> np.ndarray:
+        """The FAISS walk, restricted in native code to `rows` (None: all) minus dead rows."""
+        import faiss
+
+        snapshot = self.snapshot
+        query = snapshot.graph_query(query)
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = size
+        allowed = None
+        if rows is not None or self.dead.any():
+            allowed = ~self.dead if rows is None else np.zeros(len(snapshot), dtype=bool)
+            if rows is not None:
+                allowed[rows] = True
+                params.efSearch = size * FILTERED_EF_FACTOR
+            bits = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(snapshot), faiss.swig_ptr(bits))
+            params.sel = selector
+        _, labels = snapshot.graph.search(query[None, :].astype(np.float32), size, params=params)
+        labels = labels[0]
+        return labels[labels >= 0]
+
+    # --- `LiveRows` hooks ---
+
+    def _drop(self, gone: np.ndarray) -> None:
+        if not gone.any():
+            return
+        slots = self.slots[gone]
+        dead = self.dead.copy()
+        dead[slots[slots >= 0]] = True
+        alive = self.delta_alive.copy()
+        alive[-1 - slots[slots < 0]] = False
+        self.dead, self.delta_alive = dead, alive
+        self.embedding_ids = self.embedding_ids[~gone]
+        self.image_ids = self.image_ids[~gone]
+        self.slots = self.slots[~gone]
+
+    def _add(self, embedding_ids: np.ndarray) -> None:
+        for ids, image_ids, vectors in read_vectors(embedding_ids):
+            slots = self.delta.add(image_ids, vectors)
+            self.delta_alive = np.concatenate([self.delta_alive, np.ones(len(ids), dtype=bool)])
+            self.embedding_ids = np.concatenate([self.embedding_ids, ids]).astype(np.int64)
+            self.image_ids = np.concatenate([self.image_ids, image_ids]).astype(np.int64)
+            self.slots = np.concatenate([self.slots, slots])
+
+
+class Selection:
+    def __init__(self, rows: np.ndarray | None, hotel_ids: np.ndarray | None):
+        self.rows = rows  # snapshot rows allowed; None = every row
+        self.hotel_ids = hotel_ids  # the hotels allowed, when the database was asked
+
+
+def ranges_rows(ranges) -> np.ndarray:
+    if not ranges:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate([np.arange(start, end, dtype=np.int64) for start, end in ranges])

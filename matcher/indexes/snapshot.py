@@ -1,0 +1,259 @@
+"""An index snapshot: one immutable, memory-mapped directory that every process shares.
+
+Why: an HNSW graph loaded into each web process costs ~1.3 GB per process at a million
+photos (docs/benchmarks-history.md, sixth round). A snapshot is written once by
+`manage.py shared_index` (or a Celery task) and opened with `mmap` by every process
+(FAISS `IO_FLAG_MMAP_IFC`, NumPy `mmap_mode="r"`): the pages sit once in the page cache
+and are counted once, whatever the number of processes.
+
+A snapshot directory holds:
+- `index.faiss`: a FAISS HNSW graph (inner product) over the rows' vectors, or over
+  their projection when `projection.npy` is there (PCA learned from the rows at build);
+  labels are row numbers.
+- `vectors.npy`: the rows' full float32 vectors, to re-score a shortlist exactly.
+- `embedding_ids.npy`, `image_ids.npy`, `hotel_ids.npy`, `chain_ids.npy` (-1: none).
+- `groups.json`: rows are sorted by (country, city, hotel), so a country, a city and a
+  hotel are each one contiguous range of rows: [country, city, start, end] per city.
+- `hotels.npy`: (hotel id, start, end) sorted by hotel id.
+
+Builds go to a new directory; `current` (a one-line file beside them) names the served
+one and is replaced atomically, so a process opens a whole snapshot or the previous one.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from matcher.indexes import searchable_embeddings
+from matcher.indexes.live_rows import read_vectors
+from retrieval import pca
+
+GRAPH_M = 32  # as the graphs before it: 0.976 of the true top-100 at 1M where M 16 had 0.935
+EF_CONSTRUCTION = 128
+PROJECT_ABOVE_ROWS = 50_000  # larger galleries walk a PCA projection (~4x faster at 1M)
+PROJECTED_DIM = 256
+PCA_SAMPLE = 100_000
+KEEP_BUILDS = 2  # the served build and the one before (a process may still be opening it)
+
+
+def home(version: str) -> Path:
+    digest = hashlib.sha1(version.encode()).hexdigest()[:16]
+    return Path(settings.MATCHER_GRAPH_DIR) / f"shared-{digest}"
+
+
+def pointer(version: str) -> Path:
+    return home(version) / "current"
+
+
+def fold(city: str) -> str:
+    """A city as the filter compares it (`city__iexact`)."""
+    return city.strip().casefold()
+
+
+@dataclass
+class Rows:
+    """The rows of a build, sorted by (country, city, hotel)."""
+
+    embedding_ids: np.ndarray
+    image_ids: np.ndarray
+    hotel_ids: np.ndarray
+    chain_ids: np.ndarray
+    groups: list  # [country, folded city, start, end]
+
+
+def searchable_rows(version: str) -> Rows:
+    """Every searchable row of `version` with its owners, in snapshot order."""
+    hotel = "image__submission__hotel"
+    rows = list(
+        searchable_embeddings(version)
+        .order_by(f"{hotel}__country_code", f"{hotel}__city", f"{hotel}_id", "id")
+        .values_list(
+            "id", "image_id", f"{hotel}_id", f"{hotel}__chain_id", f"{hotel}__country_code",
+            f"{hotel}__city",
+        )
+    )  # fmt: skip
+    keys = [(country, fold(city)) for *_, country, city in rows]
+    order = sorted(range(len(rows)), key=lambda i: (keys[i], rows[i][2], rows[i][0]))
+    rows, keys = [rows[i] for i in order], [keys[i] for i in order]
+    groups = []
+    for position, key in enumerate(keys):
+        if not groups or tuple(groups[-1][:2]) != key:
+            groups.append([*key, position, position])
+        groups[-1][3] = position + 1
+    column = np.array([row[:4] for row in rows], dtype=object).reshape(-1, 4)
+    return Rows(
+        embedding_ids=column[:, 0].astype(np.int64),
+        image_ids=column[:, 1].astype(np.int64),
+        hotel_ids=column[:, 2].astype(np.int64),
+        chain_ids=np.array([-1 if c is None else c for c in column[:, 3]], dtype=np.int64),
+        groups=groups,
+    )
+
+
+def hotel_ranges(hotel_ids: np.ndarray) -> np.ndarray:
+    """(hotel id, start, end) rows sorted by hotel id; a hotel's rows are contiguous."""
+    if len(hotel_ids) == 0:
+        return np.empty((0, 3), dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, hotel_ids[1:] != hotel_ids[:-1]])
+    ends = np.r_[starts[1:], len(hotel_ids)]
+    table = np.stack([hotel_ids[starts], starts, ends], axis=1)
+    return table[np.argsort(table[:, 0], kind="stable")]
+
+
+def build(version: str, threads: int = 1, progress=None) -> Path:
+    """Write a snapshot of `version`'s searchable rows and serve it; its directory."""
+    import faiss
+
+    rows = searchable_rows(version)
+    if len(rows.image_ids) == 0:
+        raise ValueError(f"no searchable vectors of {version!r}")
+    target = home(version) / f"build-{uuid.uuid4().hex[:12]}"
+    target.mkdir(parents=True)
+    try:
+        vectors = write_vectors(target, rows.embedding_ids, progress)
+        components = learn_projection(vectors)
+        graph_dim = vectors.shape[1] if components is None else components.shape[1]
+        graph = faiss.IndexHNSWFlat(graph_dim, GRAPH_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = EF_CONSTRUCTION
+        faiss.omp_set_num_threads(max(1, threads))
+        for start in range(0, len(vectors), 20_000):
+            chunk = np.ascontiguousarray(vectors[start : start + 20_000])
+            graph.add(chunk if components is None else pca.project(chunk, components))
+        faiss.write_index(graph, str(target / "index.faiss"))
+        if components is not None:
+            np.save(target / "projection.npy", components)
+        for name in ("embedding_ids", "image_ids", "hotel_ids", "chain_ids"):
+            np.save(target / f"{name}.npy", getattr(rows, name))
+        np.save(target / "hotels.npy", hotel_ranges(rows.hotel_ids))
+        meta = {"version": version, "rows": len(rows.image_ids), "groups": rows.groups}
+        (target / "groups.json").write_text(json.dumps(meta))
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # nothing half-written is ever served
+        raise
+    serve(version, target)
+    return target
+
+
+def write_vectors(target: Path, embedding_ids: np.ndarray, progress=None) -> np.ndarray:
+    """The rows' vectors into `vectors.npy`, in row order, streamed (not all in memory)."""
+    position = {int(e): i for i, e in enumerate(embedding_ids)}
+    out = None
+    for ids, _, vectors in read_vectors(embedding_ids):
+        if out is None:
+            out = np.lib.format.open_memmap(
+                target / "vectors.npy", mode="w+", dtype=np.float32,
+                shape=(len(embedding_ids), vectors.shape[1]),
+            )  # fmt: skip
+        out[[position[int(e)] for e in ids]] = vectors
+        if progress:
+            progress(len(ids))
+    out.flush()
+    return np.load(target / "vectors.npy", mmap_mode="r")
+
+
+def learn_projection(vectors: np.ndarray) -> np.ndarray | None:
+    """A PCA matrix for large galleries of wide vectors, learned from a sample of them."""
+    if len(vectors) <= PROJECT_ABOVE_ROWS or vectors.shape[1] <= PROJECTED_DIM:
+        return None
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(len(vectors), size=min(PCA_SAMPLE, len(vectors)), replace=False))
+    components, _ = pca.fit(np.asarray(vectors[sample]), PROJECTED_DIM)
+    return components.astype(np.float32)
+
+
+def serve(version: str, target: Path) -> None:
+    """Point `current` at `target` atomically, then remove builds older than the last two."""
+    partial = pointer(version).with_suffix(f".{uuid.uuid4().hex[:8]}")
+    partial.write_text(target.name)
+    os.replace(partial, pointer(version))
+    builds = sorted(home(version).glob("build-*"), key=lambda path: path.stat().st_mtime)
+    for old in builds[:-KEEP_BUILDS]:
+        if old != target:  # a process that mapped it keeps its pages (POSIX)
+            shutil.rmtree(old, ignore_errors=True)
+
+
+class Snapshot:
+    """One build, opened read-only and memory-mapped (see the module docstring)."""
+
+    def __init__(self, directory: Path):
+        import faiss
+
+        # One query per request: OpenMP's spinning pool only slows it on shared cores.
+        faiss.omp_set_num_threads(1)
+        self.directory = directory
+        meta = json.loads((directory / "groups.json").read_text())
+        self.version, self.groups = meta["version"], meta["groups"]
+        self.graph = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
+
+        def mapped(name):
+            return np.load(directory / f"{name}.npy", mmap_mode="r")
+
+        self.vectors = mapped("vectors")
+        self.embedding_ids, self.image_ids = mapped("embedding_ids"), mapped("image_ids")
+        self.hotel_ids, self.chain_ids = mapped("hotel_ids"), mapped("chain_ids")
+        self.hotels = mapped("hotels")
+        projection_file = directory / "projection.npy"
+        self.projection = np.load(projection_file) if projection_file.exists() else None
+
+    def graph_query(self, query: np.ndarray) -> np.ndarray:
+        """The query as the graph sees it: projected when the graph is."""
+        if self.projection is None:
+            return query.astype(np.float32)
+        return pca.project(query[None, :], self.projection)[0].astype(np.float32)
+
+    def graph_vectors(self) -> np.ndarray:
+        """The graph's own (N, d) vectors, without a copy (FAISS's flat storage)."""
+        import faiss
+
+        storage = faiss.downcast_index(self.graph.storage)
+        flat = faiss.rev_swig_ptr(storage.get_xb(), len(self) * storage.d)
+        return flat.reshape(len(self), storage.d)
+
+    def __len__(self):
+        return len(self.image_ids)
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def place_ranges(self, country: str, city: str) -> list[tuple[int, int]]:
+        """Row ranges of a country and/or a city (case-insensitive, as the filter)."""
+        country, city = country.upper(), fold(city)
+        return [
+            (start, end)
+            for group_country, group_city, start, end in self.groups
+            if (not country or group_country == country) and (not city or group_city == city)
+        ]
+
+    def hotel_rows(self, hotel_ids: np.ndarray) -> list[tuple[int, int]]:
+        """Row ranges of these hotels (those without rows skipped)."""
+        table = self.hotels
+        positions = np.searchsorted(table[:, 0], hotel_ids)
+        positions = positions[positions < len(table)]
+        found = table[positions]
+        found = found[np.isin(found[:, 0], hotel_ids)]
+        return [(int(start), int(end)) for _, start, end in found]
+
+
+def open_current(version: str) -> Snapshot | None:
+    """The served snapshot of `version`, or None when none was built."""
+    try:
+        name = pointer(version).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return Snapshot(home(version) / name)
+
+
+def current_marker(version: str) -> int | None:
+    """Changes whenever a new build is served (checked on each search: one `stat`)."""
+    try:
+        return pointer(version).stat().st_mtime_ns
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,250 @@
+"""The shared, memory-mapped snapshot backend (matcher.indexes.shared), in and across processes.
+
+Filtered searches must equal the exact filtered search (the walk only narrows which
+rows are compared, every score is the full vector's); processes mapping one snapshot
+must all stop returning a photo hidden after the build; a rebuild served while a
+process searches must swap in whole, without an error or a mixed answer.
+"""
+
+import datetime
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from matcher.indexes import shared as shared_index
+from matcher.indexes import snapshot as snapshots
+from matcher.indexes.exact import ExactIndex
+from matcher.indexes.shared import SharedIndex
+from matcher.tests.conftest import VERSION
+from matcher.tests.embedding_factories import set_active
+from matcher.tests.test_pgvector import gallery, queries, recall
+from rooms.models import Chain, RoomImage
+from rooms.selectors import HotelFilters, hotels_filtered
+from testsupport import processes as testing
+
+REPO = testing.REPO
+
+
+@pytest.fixture
+def graph_dir(settings, tmp_path):
+    settings.MATCHER_GRAPH_DIR = tmp_path / "graphs"
+    return settings.MATCHER_GRAPH_DIR
+
+
+@pytest.fixture
+def served(db, graph_dir):
+    set_active(VERSION)
+
+
+def ids(results):
+    return [image_id for image_id, _ in results]
+
+
+def filter_cases(hotels):
+    hotel = hotels[7]
+    return {
+        "country": HotelFilters(country=hotel.country_code),
+        "city": HotelFilters(city=hotel.city.upper()),  # case-insensitive, as the form
+        "country and city": HotelFilters(country=hotel.country_code, city=hotel.city),
+        "chain": HotelFilters(chain=Chain.objects.get()),
+        "chain in a country": HotelFilters(country=hotel.country_code, chain=Chain.objects.get()),
+        "radius": HotelFilters(near=(hotel.latitude, hotel.longitude), radius_km=60),
+        "name": HotelFilters(q="Gallery 1"),
+    }
+
+
+@pytest.mark.parametrize("exact_rows", [20_000, 0], ids=["scan", "walk"])
+def test_filtered_results_equal_the_exact_filtered_results(served, monkeypatch, exact_rows):
+    hotels, rng = gallery()  # 2000 photos, 100 hotels in 5 countries and 10 cities
+    monkeypatch.setattr(shared_index, "EXACT_ROWS", exact_rows)  # 0: every filter walks
+    index, exact = SharedIndex(shortlist=300), ExactIndex()
+    for name, filters in filter_cases(hotels).items():
+        allowed = set(
+            RoomImage.objects.filter(submission__hotel__in=hotels_filtered(filters)).values_list(
+                "pk", flat=True
+            )
+        )
+        assert 0 < len(allowed) < 2000, name
+        for query in queries(rng, 3):
+            found = index.search(query, 100, filters=filters)
+            truth = exact.search(query, 100, hotels=hotels_filtered(filters))
+            assert set(ids(found)) <= allowed, name
+            assert len(found) == min(100, len(allowed)), name
+            assert recall(found, truth) >= 0.97, name
+            for (_, score), (_, expected) in zip(found, truth, strict=False):
+                if ids(found) == ids(truth):
+                    assert score == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_filter_matching_nothing_returns_nothing(served):
+    gallery(n_hotels=10)
+    index = SharedIndex(shortlist=50)
+    query = queries(np.random.default_rng(1), 1)[0]
+    assert index.search(query, 10, filters=HotelFilters(country="ZZ")) == []
+
+
+def test_unfiltered_walk_finds_the_exact_top_100_with_owners(served):
+    _, rng = gallery()
+    index, exact = SharedIndex(shortlist=150), ExactIndex()
+    recalls = []
+    for query in queries(rng):
+        found = index.search(query, 100)
+        recalls.append(recall(found, exact.search(query, 100)))
+        hotel_of = dict(RoomImage.objects.values_list("pk", "submission__hotel_id"))
+        assert {found.owners[pk][0] for pk in ids(found)} == {hotel_of[pk] for pk in ids(found)}
+    assert np.mean(recalls) >= 0.95
+
+
+def test_photos_added_and_hidden_after_the_build_take_effect(served, hotel):
+    from matcher.embedding import EMBEDDING, store_embedding
+    from matcher.tests.embedding_factories import make_room_image
+
+    hotels, rng = gallery()
+    call_command("shared_index")
+    index = SharedIndex(shortlist=100)
+    query = queries(rng, 1)[0]
+    best = ids(index.search(query, 1))[0]
+
+    RoomImage.objects.filter(pk=best).update(status=RoomImage.Status.HIDDEN)  # bare update
+    assert best not in ids(index.search(query, 50))
+
+    image = make_room_image(hotels[3], status=EMBEDDING)
+    assert store_embedding(image.pk, VERSION, query, expect=EMBEDDING)
+    assert ids(index.search(query, 1)) == [image.pk]  # from the delta
+    in_country = HotelFilters(country=hotels[3].country_code)
+    assert ids(index.search(query, 1, filters=in_country)) == [image.pk]
+    elsewhere = HotelFilters(country=hotels[4].country_code)
+    assert image.pk not in ids(index.search(query, 50, filters=elsewhere))
+
+
+def test_the_command_serves_a_whole_build_and_keeps_two(served, graph_dir, capsys):
+    gallery(n_hotels=5)
+    for _ in range(3):
+        call_command("shared_index")
+    assert "served" in capsys.readouterr().out
+    home = snapshots.home(VERSION)
+    builds = sorted(path.name for path in home.glob("build-*"))
+    assert len(builds) == 2 and (home / "current").read_text() in builds
+    assert not list(home.glob("current.*"))  # no partial pointer left
+
+
+def test_a_failed_build_leaves_nothing_and_serves_the_old_one(served, monkeypatch):
+    gallery(n_hotels=5)
+    first = snapshots.build(VERSION)
+    monkeypatch.setattr(snapshots, "hotel_ranges", lambda _: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        snapshots.build(VERSION)
+    assert list(snapshots.home(VERSION).glob("build-*")) == [first]
+    assert snapshots.open_current(VERSION).directory == first
+
+
+def test_the_command_needs_vectors(db, graph_dir):
+    with pytest.raises(CommandError, match="no active model version"):
+        call_command("shared_index")
+
+
+# --- across processes: one SQLite file, one snapshot, several searching processes ---
+
+SETUP = """
+import django; django.setup()
+from matcher.tests.conftest import VERSION
+from matcher.tests.embedding_factories import set_active
+from matcher.tests.test_pgvector import gallery
+set_active(VERSION)
+gallery(n_hotels=60)
+"""
+
+SEARCHER = """
+import json, sys
+import django; django.setup()
+import numpy as np
+from matcher.indexes.shared import SharedIndex
+index = SharedIndex(shortlist=100)
+for line in sys.stdin:
+    query = np.array(json.loads(line), dtype=np.float32)
+    found = index.search(query, 20)
+    print(json.dumps({"ids": [pk for pk, _ in found], "build": index.view.snapshot.directory.name}),
+          flush=True)
+"""
+
+
+class Searcher:
+    def __init__(self, env):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SEARCHER], cwd=REPO, env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+
+    def search(self, query) -> dict:
+        self.process.stdin.write(json.dumps(query.tolist()) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, "the searching process died"
+        return json.loads(line)
+
+    def stop(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def shared_gallery(tmp_path):
+    env = testing.django_env(tmp_path, MATCHER_INDEX_BACKEND="matcher.indexes.shared.SharedIndex",
+                             MATCHER_GRAPH_DIR=tmp_path / "graphs")  # fmt: skip
+    testing.migrate(env)
+    subprocess.run([sys.executable, "-c", SETUP], cwd=REPO, env=env, check=True, timeout=120)
+    testing.manage(env, "shared_index")
+    searchers = [Searcher(env), Searcher(env)]
+    yield env, searchers
+    for searcher in searchers:
+        searcher.stop()
+
+
+@pytest.mark.slow
+def test_a_photo_hidden_disappears_from_every_process(shared_gallery):
+    env, searchers = shared_gallery
+    query = queries(np.random.default_rng(3), 1)[0]
+    first = [searcher.search(query)["ids"] for searcher in searchers]
+    assert first[0] == first[1] and len(first[0]) == 20
+    hidden = first[0][0]
+    with sqlite3.connect(testing.sqlite_path(env), timeout=30) as connection:  # commits
+        connection.execute(
+            "UPDATE rooms_roomimage SET status = 'hidden', status_changed_at = ? WHERE id = ?",
+            [datetime.datetime.now(datetime.UTC).isoformat(), hidden],
+        )
+    for searcher in searchers:
+        assert hidden not in searcher.search(query)["ids"]
+
+
+@pytest.mark.slow
+def test_a_rebuild_swaps_in_whole_during_a_stream_of_searches(shared_gallery):
+    env, (searcher, _) = shared_gallery
+    query = queries(np.random.default_rng(4), 1)[0]
+    expected = searcher.search(query)
+    rebuild = subprocess.Popen(
+        [sys.executable, "manage.py", "shared_index"], cwd=REPO, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    builds, deadline = set(), time.monotonic() + 120
+    while rebuild.poll() is None or len(builds) < 2:
+        assert time.monotonic() < deadline, f"still serving {builds} after the rebuild"
+        answer = searcher.search(query)
+        assert answer["ids"] == expected["ids"]  # the same rows, old build or new: never mixed
+        builds.add(answer["build"])
+        assert len(builds) <= 2
+    assert rebuild.returncode == 0
+    assert builds == {expected["build"], (snapshots_home(env) / "current").read_text()}
+
+
+def snapshots_home(env):
+    from pathlib import Path
+
+    graphs = Path(env["MATCHER_GRAPH_DIR"])
+    (home,) = graphs.glob("shared-*")
+    return home

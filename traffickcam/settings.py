@@ -217,7 +217,8 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiTokenAuthentication",  # Authorization: Token <key>
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus each operation's error responses (traffickcam/schema_errors.py).
+    "DEFAULT_SCHEMA_CLASS": "traffickcam.schema_errors.ErrorsAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     # One JSON error shape, and no HTML 400/500 page for bad input (traffickcam/exceptions.py).
@@ -229,7 +230,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TraffickCam API",
-    "DESCRIPTION": "Traveller hotel-room uploads and investigator hotel search.",
+    "DESCRIPTION": (
+        "Traveller hotel-room uploads and investigator hotel search. The endpoints are "
+        "listed at /api/. Every error is JSON, the `Error` schema: `detail` for a "
+        "person, and for a 400 `errors`, each invalid field and why. Each operation "
+        "lists the errors it can answer; any of them answers a method it does not "
+        "have with 405, and an unknown /api/ URL answers 404."
+    ),
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,13 +1,21 @@
+from functools import cache
+from pathlib import Path
+
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.contenttypes.views import shortcut
+from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.urls import include, path
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from traffickcam.api_index import ApiIndex, ApiNotFound
 from traffickcam.health import healthz
+
+FAVICON_MAX_AGE = 7 * 24 * 3600
 
 
 def _view_on_site(request, content_type_id, object_id):
@@ -19,6 +27,19 @@ def _view_on_site(request, content_type_id, object_id):
         raise Http404("No such object.") from None
 
 
+@require_safe
+def favicon(request):
+    """/favicon.ico, where browsers and feed readers look without a <link>."""
+    response = HttpResponse(_favicon_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = f"public, max-age={FAVICON_MAX_AGE}"
+    return response
+
+
+@cache
+def _favicon_bytes() -> bytes:
+    return Path(finders.find("traffickcam/favicon.ico")).read_bytes()
+
+
 urlpatterns = [
     path("", include("rooms.urls")),
     path("investigate/", include("investigations.urls")),
@@ -27,6 +48,9 @@ urlpatterns = [
     path("api/", include("investigations.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", ApiIndex.as_view(), name="api-index"),
+    # Last of the API routes: any other /api/ path is a JSON 404, in DEBUG too.
+    path("api/<path:rest>", ApiNotFound.as_view()),
     path("accounts/", include("accounts.urls")),
     path(
         "admin/r/<int:content_type_id>/<path:object_id>/",
@@ -34,6 +58,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
 ]
 
 

@@ -73,6 +73,9 @@ def text_matches(hotels: QuerySet[Hotel], words: list[str]) -> QuerySet[Hotel]:
     return _fallback_matches(hotels, words)
 
 
+_trigram_ready: dict[tuple[str, str], bool] = {}  # per database: checked once a process
+
+
 def trigram_ready(alias: str) -> bool:
     """Does this database have `rooms_fold` and pg_trgm's operators (migration 0005)?"""
     connection = connections[alias]
@@ -87,9 +90,6 @@ def trigram_ready(alias: str) -> bool:
             )
             _trigram_ready[key] = cursor.fetchone()[0]
     return _trigram_ready[key]
-
-
-_trigram_ready: dict[tuple[str, str], bool] = {}
 
 
 # --- PostgreSQL with pg_trgm ---

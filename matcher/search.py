@@ -89,7 +89,10 @@ def search_turns(index, query_vec, k, restriction):
     turns = np.atleast_2d(query_vec)
     if len(turns) == 1:
         return index.search(turns[0], k, **restriction)
-    found = [index.search(turn, k, **restriction) for turn in turns]
+    if hasattr(index, "search_many"):  # one call: the turns share its fixed costs
+        found = index.search_many(turns, k, **restriction)
+    else:
+        found = [index.search(turn, k, **restriction) for turn in turns]
     known = [getattr(pairs, "owners", None) for pairs in found]
     owners = None if None in known else {pk: owner for o in known for pk, owner in o.items()}
     return Neighbours(best_turn(found, k), owners=owners)

@@ -63,12 +63,19 @@ class SharedIndex:
 
     def search(self, query, k, image_ids=None, filters: HotelFilters | None = None):
         query = np.asarray(query, dtype=np.float32).reshape(-1)
-        version = IndexState.get().active_version
-        view = self.current_view(version)
+        return self.search_many(query[None, :], k, image_ids=image_ids, filters=filters)[0]
+
+    def search_many(self, queries, k, image_ids=None, filters: HotelFilters | None = None):
+        """`search` for each of the (Q, D) `queries`, sharing everything but the walks."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        view = self.current_view(IndexState.get().active_version)
         if view is None:
             hotels = None if filters is None or not filters.active else hotels_filtered(filters)
-            return self.fallback.search(query, k, image_ids=image_ids, hotels=hotels)
-        return view.search(query, k, self.shortlist, filters, image_ids)
+            return [
+                self.fallback.search(query, k, image_ids=image_ids, hotels=hotels)
+                for query in queries
+            ]
+        return view.search(queries, k, self.shortlist, filters, image_ids)
 
     def current_view(self, version: str):
         """The view to search now, opening a newer build in the background if any."""
@@ -200,35 +207,43 @@ class View(LiveRows):
 
     # --- searching ---
 
-    def search(self, query, k, shortlist, filters, image_ids=None) -> Neighbours:
-        if query.shape[0] != self.snapshot.dim:
+    def search(self, queries, k, shortlist, filters, image_ids=None) -> list[Neighbours]:
+        """Top-k of each of the (Q, D) `queries` (the turns of a photo, the photos of a set).
+
+        One catch-up, one selection, one walk call, one read of the candidates' vectors
+        and one liveness query serve every query: a set costs less than its searches apart.
+        """
+        if queries.shape[1] != self.snapshot.dim:
             raise ValueError(
-                f"query has {query.shape[0]} dims, index {self.version!r} has {self.snapshot.dim}"
+                f"query has {queries.shape[1]} dims, index {self.version!r} has {self.snapshot.dim}"
             )
         with self.lock:
             self.follow(self.version)
         if k <= 0:
-            return Neighbours([], owners={})
+            return [Neighbours([], owners={}) for _ in queries]
         while True:
-            found = self._top_k(query, k, max(shortlist, k + k // 2), filters, image_ids)
-            owners = image_owners(pk for pk, _ in found)  # liveness and owners, one query
-            gone = {pk for pk, _ in found} - owners.keys()
+            found = self._top_k(queries, k, max(shortlist, k + k // 2), filters, image_ids)
+            # Liveness and owners of every query's results, in one query.
+            owners = image_owners({pk for pairs in found for pk, _ in pairs})
+            gone = {pk for pairs in found for pk, _ in pairs} - owners.keys()
             if not gone:
-                return Neighbours(found, owners=owners)
+                return [
+                    Neighbours(pairs, owners={pk: owners[pk] for pk, _ in pairs}) for pairs in found
+                ]
             with self.lock:
                 self.drop_images(gone)
 
-    def _top_k(self, query, k, size, filters, image_ids) -> list[tuple[int, float]]:
+    def _top_k(self, queries, k, size, filters, image_ids) -> list[list[tuple[int, float]]]:
         selection = self.selection(filters, image_ids)
-        rows = np.sort(self.snapshot_candidates(query, size, selection))  # reads in file order
+        # The union of every query's candidates, read once and in file order.
+        rows = np.unique(self.snapshot_candidates(queries, size, selection))
         snapshot = self.snapshot
-        scores = np.asarray(snapshot.vectors[rows] @ query)  # exact: the full float32 vectors
-        ids = np.asarray(snapshot.image_ids[rows])
         delta_rows = self.delta.rows(filters, selection.hotel_ids)
         delta_rows = delta_rows[self.delta_alive[delta_rows]]
-        ids = np.concatenate([ids, self.delta.image_ids[delta_rows]])
-        scores = np.concatenate([scores, self.delta.vectors[delta_rows] @ query])
-        return top_k(ids, scores, k)
+        ids = np.concatenate([snapshot.image_ids[rows], self.delta.image_ids[delta_rows]])
+        vectors = np.concatenate([snapshot.vectors[rows], self.delta.vectors[delta_rows]])
+        scores = vectors @ queries.T  # exact: the full float32 vectors
+        return [top_k(ids, scores[:, column], k) for column in range(len(queries))]
 
     def selection(self, filters, image_ids) -> "Selection":
         """Snapshot rows allowed by the filters (None: all), and the hotels when queried."""
@@ -250,29 +265,30 @@ class View(LiveRows):
             rows = matching if rows is None else rows[matching]
         return Selection(rows, None)
 
-    def snapshot_candidates(self, query, size, selection) -> np.ndarray:
-        """Snapshot rows to re-score: the walk's nearest `size` allowed, or all allowed."""
+    def snapshot_candidates(self, queries, size, selection) -> np.ndarray:
+        """Snapshot rows to re-score: each query's nearest `size` allowed, or all allowed."""
         rows = selection.rows
         if rows is not None:
             rows = rows[~self.dead[rows]]
             if len(rows) <= size:
                 return rows
             if len(rows) <= EXACT_ROWS:
-                return self.scan(query, size, rows)
-        return self.walk(query, size, rows)
+                return self.scan(queries, size, rows)
+        return self.walk(queries, size, rows)
 
-    def scan(self, query, size, rows) -> np.ndarray:
-        """The `size` nearest of `rows` by the walk's own vectors, compared exactly."""
+    def scan(self, queries, size, rows) -> np.ndarray:
+        """Each query's `size` nearest of `rows` by the walk's own vectors, exactly."""
         snapshot = self.snapshot
-        scores = snapshot.graph_vectors()[rows] @ snapshot.graph_query(query)
-        return rows[np.argpartition(-scores, size - 1)[:size]]
+        scores = snapshot.graph_vectors()[rows] @ snapshot.graph_query(queries).T
+        nearest = np.argpartition(-scores, size - 1, axis=0)[:size]
+        return rows[nearest.reshape(-1)]
 
-    def walk(self, query, size, rows) -> np.ndarray:
+    def walk(self, queries, size, rows) -> np.ndarray:
         """The FAISS walk, restricted in native code to `rows` (None: all) minus dead rows."""
         import faiss
 
         snapshot = self.snapshot
-        query = snapshot.graph_query(query)
+        queries = snapshot.graph_query(queries)
         params = faiss.SearchParametersHNSW()
         params.efSearch = size
         allowed = None
@@ -284,8 +300,8 @@ class View(LiveRows):
             bits = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(len(snapshot), faiss.swig_ptr(bits))
             params.sel = selector
-        _, labels = snapshot.graph.search(query[None, :].astype(np.float32), size, params=params)
-        labels = labels[0]
+        _, labels = snapshot.graph.search(queries, size, params=params)
+        labels = labels.reshape(-1)
         return labels[labels >= 0]
 
     # --- `LiveRows` hooks ---

@@ -202,11 +202,11 @@ class Snapshot:
         projection_file = directory / "projection.npy"
         self.projection = np.load(projection_file) if projection_file.exists() else None
 
-    def graph_query(self, query: np.ndarray) -> np.ndarray:
-        """The query as the graph sees it: projected when the graph is."""
-        if self.projection is None:
-            return query.astype(np.float32)
-        return pca.project(query[None, :], self.projection)[0].astype(np.float32)
+    def graph_query(self, queries: np.ndarray) -> np.ndarray:
+        """The (Q, D) queries as the graph sees them: projected when the graph is."""
+        if self.projection is not None:
+            queries = pca.project(queries, self.projection)
+        return np.ascontiguousarray(queries, dtype=np.float32)
 
     def graph_vectors(self) -> np.ndarray:
         """The graph's own (N, d) vectors, without a copy (FAISS's flat storage)."""

@@ -165,11 +165,13 @@ def phone(monkeypatch, tmp_path):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls around Playwright
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         context = browser.new_context(
             viewport={"width": 390, "height": 844},
             is_mobile=True,
+            has_touch=True,
             geolocation={"latitude": 45.5201, "longitude": -122.6801},
             permissions=["geolocation"],
         )
@@ -203,7 +205,7 @@ def test_upload_in_a_phone_browser(phone, live_server, hotel, image_bytes, tmp_p
     phone.check(f"#hotel-results input[value='{hotel.id}']")
     phone.fill("#id_room_number", "312")
     phone.set_input_files("#id_images", str(photo_file))
-    assert "1 of 4 photos chosen" in phone.inner_text("#photo-count")
+    phone.locator("#photo-count", has_text="1 of 4 photos chosen").wait_for()  # read, checked
     screenshot(phone, "upload-phone.png")
     phone.click("#upload-submit")
     phone.wait_for_url(re.compile(r"/thanks/[0-9a-f-]{36}/$"))

@@ -3,8 +3,12 @@
 A proposed hotel is a `Hotel` with status PROPOSED. Its photos are held like any other
 photo waiting for a moderator (flagged, files in private storage, never matched) with
 the reason PROPOSED_HOTEL_REASON, until a moderator approves the hotel or merges it
-into a listed one; they are then released through the ordinary approve path
-(`services.image_approve`), unless something else still holds them.
+into a listed one; they are then released, unless something else still holds them.
+
+The release takes the steps of `services.image_approve` (reason cleared, decision
+recorded, files moved where `RoomImage.publishable` puts them, in the transaction) but
+not the function: services imports this module for PROPOSED_HOTEL_REASON (its
+image_approve keeps a proposed hotel's hold), and the import graph has no circles.
 """
 
 import logging
@@ -15,7 +19,6 @@ from django.utils import timezone
 
 from rooms import storage
 from rooms.models import Hotel, RoomImage
-from rooms.services import image_approve
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +66,8 @@ def hold_photos(images: list[RoomImage], written: list[str]) -> None:
     """
     for image in images:
         image.flagged_reason = _with_reason(image.flagged_reason)
-        old = [image.file.name, image.thumbnail.name]
-        image.file.name = storage.move(image.file.name, public=False)
-        image.thumbnail.name = storage.move(image.thumbnail.name, public=False)
+        _save_moving_files(image, ["flagged_reason"])
         written.extend([image.file.name, image.thumbnail.name])
-        image.save(update_fields=["flagged_reason", "file", "thumbnail", "status_changed_at"])
-        moved = [name for name in old if name not in (image.file.name, image.thumbnail.name)]
-        transaction.on_commit(lambda moved=moved: _delete_files(moved), robust=True)
 
 
 def approve_hotel(hotel: Hotel, moderator) -> Hotel:
@@ -104,23 +102,31 @@ def merge_hotel(proposed: Hotel, into: Hotel, moderator) -> Hotel:
 
 def _release_photos(images, moderator) -> None:
     """Take the hotel's reason off each photo; publish those nothing else holds."""
-    held = images.filter(flagged_reason__contains=PROPOSED_HOTEL_REASON).order_by("pk")
-    for image in held:
-        others = _without_reason(image.flagged_reason)
-        if others or not _approvable(image):
-            # Still held for a person, a duplicate, explicit content, or hidden: that
+    held = images.select_for_update().filter(flagged_reason__contains=PROPOSED_HOTEL_REASON)
+    for image in held.order_by("pk"):
+        image.flagged_reason = _without_reason(image.flagged_reason)
+        if not image.publishable:
+            # Still held for a person, a duplicate or explicit content, or hidden: that
             # is a moderator's own decision on the photo.
-            image.flagged_reason = others
             image.save(update_fields=["flagged_reason"])
             continue
-        image_approve(image)
-        RoomImage.objects.filter(pk=image.pk).update(
-            reviewed_by=moderator, reviewed_at=timezone.now()
-        )
+        image.reviewed_by, image.reviewed_at = moderator, timezone.now()
+        image.full_clean()
+        # status_changed_at (auto_now) tells the in-process index to look at it again.
+        _save_moving_files(image, ["flagged_reason", "reviewed_by", "reviewed_at"])
 
 
-def _approvable(image: RoomImage) -> bool:
-    return not image.quarantined and image.status != RoomImage.Status.HIDDEN
+def _save_moving_files(image: RoomImage, changed: list[str]) -> None:
+    """Save `changed` with the files moved where the photo's state now puts them (as
+    services does: copies first, the row names them, old copies deleted after commit)."""
+    public = image.publishable
+    old = [image.file.name, image.thumbnail.name]
+    image.file.name = storage.move(image.file.name, public=public)
+    image.thumbnail.name = storage.move(image.thumbnail.name, public=public)
+    image.save(update_fields=[*changed, "file", "thumbnail", "status_changed_at"])
+    moved = [name for name in old if name and name not in (image.file.name, image.thumbnail.name)]
+    if moved:
+        transaction.on_commit(lambda: _delete_files(moved), robust=True)
 
 
 def _with_reason(existing: str) -> str:

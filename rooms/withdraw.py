@@ -4,10 +4,13 @@ Everything of it goes: the submission, its photos (their rows cascade to vectors
 features and hash bands), the photos' files once the deletion commits, and a hotel the
 traveller proposed that nothing else uses. Photos this upload only repeated (already
 stored by someone else) are not theirs and stay.
+
+The vector indexes need no call (and rooms may not import them): pgvector reads the
+database, and the in-process indexes check every result against it
+(`matcher.indexes.not_searchable`), dropping deleted photos the first time they come up.
 """
 
 import logging
-from contextlib import nullcontext
 
 from django.db import transaction
 
@@ -28,38 +31,19 @@ def submission_withdraw(receipt: str) -> bool:
         )
         if submission is None:
             return False
-        rows = list(submission.images.values_list("id", "file", "thumbnail"))
+        files = list(submission.images.values_list("file", "thumbnail"))
         hotel = submission.hotel
         submission.delete()
         if hotel.status == Hotel.Status.PROPOSED and not hotel.submissions.exists():
             hotel.delete()
-        image_ids = [image_id for image_id, *_ in rows]
-        names = [name for _, *files in rows for name in files if name]
-        transaction.on_commit(lambda: _forget(image_ids, names), robust=True)
+        names = [name for pair in files for name in pair if name]
+        transaction.on_commit(lambda: _delete_files(names), robust=True)
     return True
 
 
-def _forget(image_ids: list[int], names: list[str]) -> None:
+def _delete_files(names: list[str]) -> None:
     for name in names:
         try:
             storage.ROOM_PHOTO_STORAGE.delete(name)
         except Exception:  # keep deleting the others; the orphan sweep finds this one
             logger.exception("could not delete %s of a withdrawn submission", name)
-    _drop_from_index(image_ids)
-
-
-def _drop_from_index(image_ids: list[int]) -> None:
-    """The in-process index forgets the vectors now rather than at its next search.
-
-    (Searches check every result against the database, so a deleted photo is never
-    returned either way; pgvector reads the database itself and keeps nothing.)
-    """
-    from matcher.indexes import get_index  # the matcher app owns the index
-
-    index = get_index()
-    drop_images = getattr(index, "drop_images", None)
-    if drop_images is None or not image_ids:
-        return
-    # The in-process backends change their arrays under their own lock while searching.
-    with getattr(index, "_lock", None) or nullcontext():
-        drop_images(image_ids)

@@ -35,7 +35,13 @@ from investigations.models import (
 from investigations.permissions import INVESTIGATORS_GROUP, is_investigator
 from investigations.query import NOTHING_LEFT, prepare_query
 from investigations.selectors import searches_expired, team_of
-from matcher.services import EmptyQueryError, HotelFilters, VisualQuery, rank_hotels
+from matcher.services import (
+    EmptyQueryError,
+    HotelFilters,
+    VisualQuery,
+    rank_hotels,
+    rank_hotels_set,
+)
 from rooms.geo import parse_point, parse_radius
 from rooms.models import Chain
 
@@ -196,11 +202,10 @@ def searches_create(
     several = len(photos) > 1
     if several and region:
         raise ValidationError({"region": "a region applies to a single photo"})
-    runs = []
-    for number, (image_file, mask_file) in enumerate(photos, 1):
-        with _naming_photo(number if several else None):
-            each_k = fusion_k(_check_k(k)) if several else k
-            runs.append(_ranked_run(image_file, mask_file, region, filters, each_k))
+    if several:
+        runs = _ranked_set(photos, filters, fusion_k(_check_k(k)))
+    else:
+        runs = [_ranked_run(*photos[0], region, filters, k)]
     photo_set = uuid.uuid4() if several else None
     searches = [_new_search(user, run, case, photo_set) for run in runs]
     try:
@@ -301,6 +306,25 @@ def _ranked_run(image_file, mask_file, region, filters, k) -> _Run:
     except EmptyQueryError:
         raise ValidationError({"mask": NOTHING_LEFT}) from None
     return _Run(prepared, kept_filters, k, ranking)
+
+
+def _ranked_set(photos, filters, k) -> list[_Run]:
+    """The runs of a set of one room: each photo checked, then all ranked in one go."""
+    hotel_filters, kept_filters = filters_parse(filters)
+    prepared = []
+    for number, (image_file, mask_file) in enumerate(photos, 1):
+        with _naming_photo(number):
+            prepared.append(prepare_query(image_file, mask_file, None))
+    queries = [VisualQuery(each.image, each.mask) for each in prepared]
+    try:
+        rankings = rank_hotels_set(queries, filters=hotel_filters, k=k)
+    except EmptyQueryError as exc:
+        with _naming_photo(exc.photo):
+            raise ValidationError({"mask": NOTHING_LEFT}) from None
+    return [
+        _Run(each, kept_filters, k, ranking)
+        for each, ranking in zip(prepared, rankings, strict=True)
+    ]
 
 
 def _copy_run(target, run: _Run) -> None:

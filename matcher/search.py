@@ -98,14 +98,20 @@ def search_turns(index, query_vec, k, restriction):
     return Neighbours(best_turn(found, k), owners=owners)
 
 
-def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, query_features=None):
+def _neighbours_for_hotels(
+    index, query_vec, k, restriction, aggregation, m, query_features=None, first=None
+):
     """Ask for max(100, 20k) images; widen while fewer than k hotels come back.
 
     With `query_features`, the best neighbours are re-scored by verification first.
+    `first`: the first round's neighbours when already searched (a photo set's batch).
     """
-    k_images = max(100, 20 * k)
+    k_images = first_round_size(k)
     while True:
-        neighbours = search_turns(index, query_vec, k_images, restriction)
+        if first is not None:
+            neighbours, first = first, None
+        else:
+            neighbours = search_turns(index, query_vec, k_images, restriction)
         owners = getattr(neighbours, "owners", None)  # read with the vectors (pgvector)
         cosines = dict(neighbours)
         neighbours, inliers = rerank_neighbours(neighbours, query_features)
@@ -118,6 +124,40 @@ def _neighbours_for_hotels(index, query_vec, k, restriction, aggregation, m, que
         k_images *= 4
 
 
+def first_round_size(k: int) -> int:
+    return max(100, 20 * k)
+
+
+def search_photo_set(index, query_vecs, k, restriction) -> list | None:
+    """First-round neighbours of each photo of a set, from one `search_many` call.
+
+    Photos of one room share the index's fixed costs (catch-up, filter, liveness) and
+    its walk call; None when the backend searches one query at a time.
+    """
+    if not hasattr(index, "search_many") or restriction is None:
+        return None
+    turns = [np.atleast_2d(vec) for vec in query_vecs]
+    found = index.search_many(np.concatenate(turns), first_round_size(k), **restriction)
+    firsts, start = [], 0
+    for photo in turns:
+        mine = found[start : start + len(photo)]
+        start += len(photo)
+        owners = {pk: owner for pairs in mine for pk, owner in pairs.owners.items()}
+        firsts.append(Neighbours(best_turn(mine, first_round_size(k)), owners=owners))
+    return firsts
+
+
+def search_hotels_set(query_vecs, *, k=10, filters=None, query_features=None) -> list:
+    """`search_hotels` for each photo of a set of one room, the index searched once."""
+    query_features = query_features or [None] * len(query_vecs)
+    firsts = search_photo_set(get_index(), query_vecs, k, index_restriction(get_index(), filters))
+    firsts = firsts or [None] * len(query_vecs)
+    return [
+        search_hotels(vec, k=k, filters=filters, query_features=features, first=first)
+        for vec, features, first in zip(query_vecs, query_features, firsts, strict=True)
+    ]
+
+
 def search_hotels(
     query_vec,
     *,
@@ -128,6 +168,7 @@ def search_hotels(
     chain_aggregation=CHAIN_AGGREGATION,
     chain_m=BEST_M,
     query_features=None,
+    first=None,
 ) -> SearchOutcome:
     """The k most likely hotels for `query_vec` (L2-normalised), best first, and chains.
 
@@ -136,13 +177,14 @@ def search_hotels(
 
     `query_features`: the query's `LocalFeatures` (`live_rerank.describe_local(image,
     mask)`) to re-rank by verification; None ranks by cosine alone.
+    `first`: this query's first-round neighbours, from `search_photo_set`.
     """
     index = get_index()
     restriction = index_restriction(index, filters)
     if restriction is None:
         return SearchOutcome(hotels=[], chains=[])
     hits, owners, evidence = _neighbours_for_hotels(
-        index, query_vec, k, restriction, aggregation, m, query_features
+        index, query_vec, k, restriction, aggregation, m, query_features, first
     )
     shown = [image_id for hit in hits[:k] for image_id, _ in hit.matches[:MAX_MATCHES]]
     images = shown_images(shown)  # hotel details only for what the results show

@@ -16,7 +16,7 @@ from matcher.indexes import live_images
 from matcher.live_rerank import LOCAL, RERANK, describe_local, gallery_features
 from matcher.live_rerank import verified as is_verified  # "verified: 37 points" or not
 from matcher.models import IndexState
-from matcher.search import search_hotels
+from matcher.search import search_hotels, search_hotels_set
 from retrieval.errors import EmptyQueryError
 from rooms.selectors import HotelFilters
 
@@ -93,6 +93,27 @@ def rank_hotels(query: VisualQuery, *, filters: HotelFilters | None = None, k=10
     local = describe_local(query.image, query.mask)
     outcome = search_hotels(vectors, k=k, filters=filters, query_features=local)
     return Ranking(hotels=outcome.hotels, chains=outcome.chains, model_version=model_version)
+
+
+def rank_hotels_set(queries: list[VisualQuery], *, filters=None, k=10) -> list[Ranking]:
+    """`rank_hotels` for each photo of a set of one room, the index searched once.
+
+    An `EmptyQueryError` carries `photo`, the 1-based number of the photo it concerns.
+    """
+    described = []
+    for number, query in enumerate(queries, 1):
+        try:
+            described.append(describe_query(query.image, query.mask))
+        except EmptyQueryError as exc:
+            exc.photo = number
+            raise
+    local = [describe_local(query.image, query.mask) for query in queries]
+    vectors = [vector for vector, _ in described]
+    outcomes = search_hotels_set(vectors, k=k, filters=filters, query_features=local)
+    return [
+        Ranking(hotels=outcome.hotels, chains=outcome.chains, model_version=version)
+        for outcome, (_, version) in zip(outcomes, described, strict=True)
+    ]
 
 
 # --- evidence for one shown match ---

@@ -248,3 +248,24 @@ def snapshots_home(env):
     graphs = Path(env["MATCHER_GRAPH_DIR"])
     (home,) = graphs.glob("shared-*")
     return home
+
+
+def test_a_photo_set_is_ranked_as_its_photos_one_by_one(served, settings):
+    from matcher import indexes as index_module
+    from matcher.search import search_hotels, search_hotels_set
+
+    hotels, rng = gallery()
+    settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
+    index_module.reset_index()
+    photos = [np.stack([query, -query]) for query in queries(rng, 3)]  # two "turns" each
+    country = HotelFilters(country=hotels[2].country_code)
+    calls = []
+    index = index_module.get_index()
+    real = index.search_many
+    index.search_many = lambda *a, **kw: calls.append(len(a[0])) or real(*a, **kw)
+    for filters in (None, country):
+        together = search_hotels_set(photos, k=5, filters=filters)
+        apart = [search_hotels(photo, k=5, filters=filters) for photo in photos]
+        assert [o.hotels for o in together] == [o.hotels for o in apart]
+    assert calls == [6, 2, 2, 2, 6, 2, 2, 2]  # a set: one call for its six turns
+    index_module.reset_index()

@@ -67,6 +67,7 @@ def test_a_pdf_among_photos_is_refused_alone(phone, live_server, hotel, tmp_path
     assert "booking.pdf is not a photo" in phone.inner_text("#error-images")
     assert phone.locator("#photo-list li").count() == 2  # the others stay chosen
     assert posts == []
+    test_pages.screenshot(phone, "upload-refused-pdf.png")
     # Removing one is a 44 px tap; the other stays.
     remove = phone.locator("#photo-list .remove").first
     box = remove.bounding_box()
@@ -90,6 +91,7 @@ def test_errors_stand_by_their_fields_with_a_focused_summary(phone, live_server,
     assert "Choose your hotel" in phone.inner_text("#error-hotel")
     assert phone.get_attribute("#id_room_number", "aria-invalid") == "true"
     assert posts == []
+    test_pages.screenshot(phone, "upload-errors.png")
 
 
 def test_progress_bar_advances_on_a_slow_connection(phone, live_server, hotel, tmp_path):
@@ -159,6 +161,7 @@ def test_proposing_a_hotel_with_the_phones_position(phone, live_server, db, tmp_
     phone.fill("#id_new-country_code", "us")
     phone.click("#proposal-locate")
     phone.locator("#proposal-locate-status", has_text="Position found").wait_for()
+    test_pages.screenshot(phone, "upload-proposal.png")
     phone.fill("#id_room_number", "3")
     phone.set_input_files("#id_images", photo_files(tmp_path, 1))
     phone.locator("#photo-list li").first.wait_for()

@@ -64,6 +64,8 @@ def submit(page, selector):
 def test_account_pages(chromium, live_server, alice, settings):
     settings.EMAIL_HOST = "smtp.example.org"  # password reset exists; the outbox catches it
     settings.OTP_TOTP_THROTTLE_FACTOR = 0  # a right code at once after a wrong one
+    settings.PASSWORD_RESET_PER_CLIENT_HOURLY = 1
+    settings.AXES_FAILURE_LIMIT = 2
     page = chromium.new_page(viewport=DESKTOP)
     audit = Audit(page)
     base = live_server.url
@@ -131,6 +133,20 @@ def test_account_pages(chromium, live_server, alice, settings):
     submit(page, "form button[type=submit]")
     assert "/accounts/reset/done/" in page.url
     audit.check("password reset, done")
+    page.goto(base + link[link.index("/accounts/") :])
+    audit.check("password reset, link used")
+    page.goto(f"{base}/accounts/password_reset/")
+    page.fill("input[name=email]", "alice@example.org")
+    submit(page, "form button[type=submit]")
+    assert "Too many password reset" in page.locator("h1").inner_text()
+    audit.check("password reset, too many")
+    page.goto(f"{base}/accounts/login/")
+    for _ in range(2):
+        page.fill("input[name=username]", "mallory")
+        page.fill("input[name=password]", "guess")
+        submit(page, "form[action='/accounts/login/'] button[type=submit]")
+    assert page.locator("#lockout").count() == 1
+    audit.check("login, locked out")
     context.close()
 
     audit.assert_clean()
@@ -217,6 +233,10 @@ def test_investigator_pages(chromium, live_server, alice, settings, tmp_path):
     page.wait_for_selector("#combined-ranking")
     page.wait_for_selector("#case-map .leaflet-interactive")
     audit.check("case, two photos of one room")
+    page.click("#hold-toggle")
+    page.wait_for_selector("#hold-state strong")
+    page.click("#case-edit summary")
+    audit.check("case, on legal hold, editing")
     page.goto(f"{base}/investigate/cases/")
     audit.check("cases")
     assert Case.objects.count() == 1

@@ -5,6 +5,8 @@ Errors share one shape: {"detail": "...", "errors": [{"file" or "field": ..., "r
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -36,13 +38,16 @@ class SubmissionInputSerializer(serializers.Serializer):
         # Travellers' proposals wait for a moderator before anyone can upload into them.
         queryset=Hotel.objects.filter(status=Hotel.Status.LISTED),
         error_messages={
-            "does_not_exist": 'unknown hotel "{pk_value}"',
-            "incorrect_type": "hotel must be a hotel id (a number)",
+            "does_not_exist": gettext_lazy('unknown hotel "{pk_value}"'),
+            "incorrect_type": gettext_lazy("hotel must be a hotel id (a number)"),
         },
     )
     room_number = serializers.CharField(
         max_length=20,
-        error_messages={"blank": "room number is empty", "max_length": "room number is too long"},
+        error_messages={
+            "blank": gettext_lazy("room number is empty"),
+            "max_length": gettext_lazy("room number is too long"),
+        },
     )
     images = serializers.ListField(
         # Empty files get past here so the intake can name them in its own reason.
@@ -51,10 +56,10 @@ class SubmissionInputSerializer(serializers.Serializer):
         max_length=settings.UPLOAD_MAX_IMAGES,
         help_text="1 to 4 photos: JPEG, PNG, WebP or HEIC.",
         error_messages={
-            "required": "send 1 to 4 photos in the 'images' field",
-            "empty": "send 1 to 4 photos in the 'images' field",
-            "min_length": "send 1 to 4 photos in the 'images' field",
-            "max_length": "too many photos: send at most {max_length}",
+            "required": gettext_lazy("send 1 to 4 photos in the 'images' field"),
+            "empty": gettext_lazy("send 1 to 4 photos in the 'images' field"),
+            "min_length": gettext_lazy("send 1 to 4 photos in the 'images' field"),
+            "max_length": gettext_lazy("too many photos: send at most {max_length}"),
         },
     )
 
@@ -73,7 +78,7 @@ class SubmissionInputSerializer(serializers.Serializer):
 
     def validate_room_number(self, value: str) -> str:
         if any(not ch.isprintable() for ch in value):
-            raise serializers.ValidationError("room number contains control characters")
+            raise serializers.ValidationError(_("room number contains control characters"))
         return value
 
     def validate(self, attrs):
@@ -189,7 +194,7 @@ class SubmissionCreateApi(APIView):
         return super().initialize_request(request, *args, **kwargs)
 
     def throttled(self, request, wait):
-        raise Throttled(wait, detail="Too many uploads from this address.")
+        raise Throttled(wait, detail=_("Too many uploads from this address."))
 
 
 class SubmissionStatusApi(APIView):
@@ -212,7 +217,7 @@ class SubmissionStatusApi(APIView):
             .first()
         )
         if submission is None:
-            raise NotFound("No submission has this receipt.")
+            raise NotFound(_("No submission has this receipt."))
         images = submission.images.order_by("id").only(
             "public_id", "status", "flagged_reason", "quarantined"
         )
@@ -234,7 +239,7 @@ class SubmissionStatusApi(APIView):
     def delete(self, request, receipt: str):
         """Withdraw the submission: its photos, their files and vectors are deleted."""
         if not submission_withdraw(receipt):
-            raise NotFound("No submission has this receipt.")
+            raise NotFound(_("No submission has this receipt."))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -263,7 +268,7 @@ def _output(submitted: Submitted) -> dict:
 def _invalid(errors: dict) -> Response:
     items = [{"field": field, "reason": reason} for field, reason in _flatten(errors)]
     return Response(
-        {"detail": "Invalid submission.", "errors": items}, status=status.HTTP_400_BAD_REQUEST
+        {"detail": _("Invalid submission."), "errors": items}, status=status.HTTP_400_BAD_REQUEST
     )
 
 

@@ -253,6 +253,7 @@ def _script_messages() -> dict:
         "typeName": _("Type part of the hotel's name."),
         "noMatch": _("No hotel matches “%(q)s”. Try part of the name."),
         "noneNear": _("No hotel found near you; search by name instead."),
+        "away": _("%(distance)s away"),
         "searchFailed": _("Search failed (%(status)s)."),
         "need_name": _("Type the hotel's name."),
         "need_city": _("Type the city."),
@@ -286,7 +287,7 @@ def thanks(request, public_id):
     )
     context = {
         "submission": submission,
-        "images": [(image, public_status(image).text) for image in images],
+        "images": [(image, public_status(image)) for image in images],
         "duplicates": mine["duplicates"],
         "receipt": mine["receipt"],
         "receipt_url": receipt_url,
@@ -317,7 +318,7 @@ def _render_receipt(request, submission, receipt, *, error="", status=200):
         "public_id", "status", "flagged_reason", "quarantined"
     )
     context = {
-        "statuses": [public_status(image).text for image in images],
+        "statuses": [public_status(image) for image in images],
         "receipt": receipt,
         "error": error,
     }

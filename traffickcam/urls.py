@@ -57,6 +57,8 @@ urlpatterns = [
         admin.site.admin_view(_view_on_site),
     ),
     path("admin/", admin.site.urls),
+    # The language switcher of the traveller pages posts to set_language here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon, name="favicon"),
 ]

@@ -23,7 +23,8 @@
     var place = [hotel.address, hotel.city, hotel.country_code].filter(Boolean).join(", ");
     if (typeof hotel.distance_km === "number") {
       var d = hotel.distance_km;
-      place += " · " + (d < 1 ? Math.round(d * 1000) + " m" : d.toFixed(1) + " km") + " away";
+      var distance = d < 1 ? Math.round(d * 1000) + " m" : d.toFixed(1) + " km";
+      place += " · " + say("away", { distance: distance });
     }
     return place;
   }

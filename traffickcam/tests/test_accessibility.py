@@ -61,6 +61,19 @@ def submit(page, selector):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_axe_runs_under_the_pages_csp_and_names_what_fails(chromium, live_server):
+    page = chromium.new_page(viewport=DESKTOP)
+    response = page.goto(f"{live_server.url}/accounts/login/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert axe_violations(page) == []
+    page.evaluate("() => document.querySelector('main').append(document.createElement('button'))")
+    violations = axe_violations(page)
+    assert [v["id"] for v in violations] == ["button-name"]
+    message = format_violations(violations)
+    assert "button-name (critical)" in message and "main > button" in message
+
+
+@pytest.mark.django_db(transaction=True)
 def test_account_pages(chromium, live_server, alice, settings):
     settings.EMAIL_HOST = "smtp.example.org"  # password reset exists; the outbox catches it
     settings.OTP_TOTP_THROTTLE_FACTOR = 0  # a right code at once after a wrong one
@@ -226,10 +239,9 @@ def test_investigator_pages(chromium, live_server, alice, settings, tmp_path):
         page.wait_for_url(re.compile(r".*/investigate/searches/[0-9a-f-]{36}/$"))
         page.click("#case-link a")
         page.wait_for_selector("#case-photos")
-    page.check("#same-room-1")
-    page.click("#photo-1 .case-same-room button")
-    page.check("#same-room-2")
-    page.click("#photo-2 .case-same-room button")
+    for number in (1, 2):
+        page.check(f"#same-room-{number}")
+        submit(page, f"#photo-{number} .case-same-room button")
     page.wait_for_selector("#combined-ranking")
     page.wait_for_selector("#case-map .leaflet-interactive")
     audit.check("case, two photos of one room")

@@ -112,12 +112,19 @@ def test_account_pages(chromium, live_server, alice, settings):
     page.fill("input[name=old_password]", "wrong")
     submit(page, "main form button[type=submit]")
     audit.check("password change, refused")
+    new_password = "another-long-passphrase-2026"
+    page.fill("input[name=old_password]", PASSWORD)
+    page.fill("input[name=new_password1]", new_password)
+    page.fill("input[name=new_password2]", new_password)
+    submit(page, "main form button[type=submit]")
+    assert "/accounts/password_change/done/" in page.url
+    audit.check("password changed")
 
     submit(page, "header form button[type=submit]")  # log out
     audit.check("logged out")
     page.goto(f"{base}/accounts/login/?next=/investigate/")
     page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", new_password)
     submit(page, "form[action='/accounts/login/'] button[type=submit]")
     assert "/accounts/otp/verify/" in page.url
     audit.check("2FA verify")

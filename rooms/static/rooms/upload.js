@@ -40,8 +40,10 @@
       input.checked = hotels.length === 1 && i === 0;
       var name = document.createElement("strong");
       name.textContent = hotel.name;
+      name.dir = "auto"; // a catalogue's name and address keep their own direction
       var place = document.createElement("span");
       place.className = "muted";
+      place.dir = "auto";
       place.textContent = describe(hotel);
       var text = document.createElement("span");
       text.append(name, place);

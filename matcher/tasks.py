@@ -142,19 +142,22 @@ def resume_promotions() -> int:
     return sum(promote(row.pk) for row in promoting if not learning.finish_if_complete(row))
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, soft_time_limit=2700, time_limit=3000)
 def rebuild_shared_index() -> str:
     """A new `SharedIndex` snapshot of the active version, served when whole.
 
     Runs beside searches: web processes keep the old snapshot until they have opened
     and caught up the new one. One build at a time (a cache lock), since two would
-    only race to be served.
+    only race to be served. ~8 min at 1M photos on 2 cores: the limits (under the
+    broker's visibility timeout) allow ~5M; beyond, run `manage.py shared_index`.
     """
     from django.core.cache import cache
 
-    from matcher.indexes import snapshot
+    from matcher.indexes import SHARED_BACKEND, snapshot
     from matcher.models import IndexState
 
+    if settings.MATCHER_INDEX_BACKEND != SHARED_BACKEND:
+        return "not serving SharedIndex"
     version = IndexState.get().active_version
     if not version:
         return "no active version"

@@ -294,6 +294,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "matcher.tasks.requeue_stuck_images",
         "schedule": float(EMBED_SWEEP_EVERY_SECONDS),
     },
+    # SharedIndex only (the task does nothing otherwise): a new snapshot nightly, so
+    # each process's delta of photos added since the last build stays small.
+    "rebuild-shared-index": {
+        "task": "matcher.tasks.rebuild_shared_index",
+        "schedule": 86400.0,
+    },
     "sweep-orphan-files": {"task": "rooms.tasks.sweep_orphan_files", "schedule": 3600.0},
     "fill-projections": {"task": "matcher.tasks.fill_projections", "schedule": 900.0},
     "resume-promotions": {"task": "matcher.tasks.resume_promotions", "schedule": 3600.0},

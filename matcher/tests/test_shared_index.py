@@ -269,3 +269,14 @@ def test_a_photo_set_is_ranked_as_its_photos_one_by_one(served, settings):
         assert [o.hotels for o in together] == [o.hotels for o in apart]
     assert calls == [6, 2, 2, 2, 6, 2, 2, 2]  # a set: one call for its six turns
     index_module.reset_index()
+
+
+def test_the_nightly_task_builds_only_for_the_shared_backend(served, settings):
+    from matcher.tasks import rebuild_shared_index
+
+    gallery(n_hotels=5)
+    assert rebuild_shared_index() == "not serving SharedIndex"
+    assert snapshots.open_current(VERSION) is None
+    settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
+    built = rebuild_shared_index()
+    assert snapshots.open_current(VERSION).directory.name == built.rsplit("/", 1)[-1]

@@ -280,3 +280,14 @@ def test_the_nightly_task_builds_only_for_the_shared_backend(served, settings):
     settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
     built = rebuild_shared_index()
     assert snapshots.open_current(VERSION).directory.name == built.rsplit("/", 1)[-1]
+
+
+def test_bench_index_measures_the_shared_index(db, graph_dir, capsys):
+    args = ["--images", "400", "--queries", "3", "--filter", "none,country", "--dim", "64"]
+    call_command("bench_index", *args, "--backend", "exact,shared", "--multi", "2")
+    out = capsys.readouterr().out
+    report = out[out.index("-- shared: ready in") :]
+    assert "snapshot" in report and "catches up in" in report
+    rows = {line.split()[0]: line.split() for line in report.splitlines() if line.startswith("   ")}
+    assert float(rows["none"][-1]) >= 0.95 and float(rows["country"][-1]) >= 0.95
+    assert out.count("index time p50: one photo") == 2  # exact, then shared

@@ -72,6 +72,12 @@ class Command(BaseCommand):
             "--filters", "--filter", default=",".join(FILTERS[:3]), help=f"of {FILTERS}"
         )
         parser.add_argument(
+            "--multi",
+            type=int,
+            default=0,
+            help="also time the index part of an N-photo set (4 turns a photo) against one photo",
+        )
+        parser.add_argument(
             "--processes",
             type=int,
             default=0,
@@ -169,6 +175,9 @@ class Command(BaseCommand):
                 start = time.perf_counter()
                 search_hotels(vector, k=opts["k"], filters=filters)
                 latency.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+            if opts["multi"]:
+                unfiltered = [vector for name, _, vector in cases if name == "none"]
+                self.stdout.write(f"   {photo_set_cost(index, unfiltered, opts['multi'])}")
             index_module.reset_index()
         del index  # unmapped before the processes are measured: it would share their pages
         gc.collect()
@@ -317,6 +326,47 @@ if getattr(index, "view", None) is not None:  # SharedIndex: its pages, all touc
 print("ready", flush=True)
 sys.stdin.read()  # serve until the benchmark closes stdin
 """
+
+
+def photo_set_cost(index, vectors, photos: int) -> str:
+    """Index time of a search of one photo against a set of `photos` (4 turns each).
+
+    As the searches ask: one photo its first round of `first_round_size(10)` images; a
+    set, each photo `first_round_size(fusion_k(10))`, all in one `search_many` call
+    where the backend has it (`search_hotels_set`), else turn by turn.
+    """
+    from investigations.services import fusion_k
+    from matcher.search import first_round_size
+
+    rng = np.random.default_rng(3)
+
+    def turns(vector):  # the photo upright, and three other views of it
+        noisy = vector + 0.6 * rng.normal(size=(4, len(vector))) / np.sqrt(len(vector))
+        noisy[0] = vector
+        return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+
+    def search(queries, k):
+        if hasattr(index, "search_many"):
+            return index.search_many(queries, k)
+        return [index.search(query, k) for query in queries]
+
+    single, several = [], []
+    for vector in vectors:
+        one = turns(vector)
+        group = np.concatenate([one, *(turns(turns(vector)[1]) for _ in range(photos - 1))])
+        search(one, first_round_size(10))  # both warm, as in `bench`
+        search(group, first_round_size(fusion_k(10)))
+        start = time.perf_counter()
+        search(one, first_round_size(10))
+        single.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        search(group, first_round_size(fusion_k(10)))
+        several.append((time.perf_counter() - start) * 1000)
+    one, many = percentile(single, 50), percentile(several, 50)
+    return (
+        f"index time p50: one photo {one:.1f} ms; a set of {photos} {many:.1f} ms "
+        f"({many / one:.2f}x)"
+    )
 
 
 def proportional_mib(pid: int) -> float:

@@ -18,6 +18,11 @@ ADMIN_ONLY = (r"^admin/",)
 PUBLIC = (
     r"^$",  # upload page
     r"^thanks/",
+    r"^receipt/",  # a submission's page by its receipt (the key only its traveller holds)
+    r"^i18n/setlang/$",  # the traveller pages' language switcher
+    r"^favicon\.ico$",
+    r"^api/$",  # the API's index
+    r"^api/<path:rest>$",  # unknown API paths: a JSON 404
     r"^api/hotels/$",
     r"^api/submissions/",  # the upload, and a submission's status by its receipt
     r"^api/images/",

@@ -33,6 +33,7 @@ from django.utils.module_loading import import_string
 from matcher.indexes import (
     Neighbours,
     default_backend,
+    live_images,
     not_searchable,
     searchable_embeddings,
     top_k,
@@ -61,6 +62,7 @@ class SharedIndex:
         self.marker = None  # `snapshot.current_marker` of the view's build
         self._swap_lock = threading.Lock()
         self._loading = None  # the thread opening a newer build
+        self._missing = None  # (version, marker) found without a build: not counted again
         self._fallback = None
 
     @property
@@ -93,12 +95,17 @@ class SharedIndex:
         marker = snapshots.current_marker(version)
         view = self.view
         if view is not None and view.version == version:
-            if marker != self.marker and self._loading is None:
-                self._start_loading(version, marker)
+            if marker != self.marker:
+                with self._swap_lock:
+                    if self._loading is None and marker != self.marker:
+                        self._start_loading(version, marker)
             return view
         with self._swap_lock:  # first search, or a new model version: open it now
+            if self._missing == (version, marker):
+                return None  # no build yet for this version, and the gallery is too large
             if self.view is None or self.view.version != version:
                 self.view, self.marker = self._open(version, marker), marker
+                self._missing = (version, marker) if self.view is None else None
             return self.view
 
     def _open(self, version, marker):
@@ -151,7 +158,9 @@ class Delta:
         hotel = "submission__hotel"
         owners = {
             pk: rest
-            for pk, *rest in searchable_owner_rows(image_ids).values_list(
+            for pk, *rest in live_images()
+            .filter(pk__in=[int(pk) for pk in image_ids])
+            .values_list(
                 "pk",
                 f"{hotel}_id",
                 f"{hotel}__chain_id",
@@ -169,9 +178,12 @@ class Delta:
         self.places += [(r[2], snapshots.fold(r[3])) for r in rows]
         return -1 - np.arange(first, len(self.image_ids), dtype=np.int64)
 
-    def rows(self, filters: HotelFilters | None, hotel_ids: np.ndarray | None) -> np.ndarray:
-        """Delta rows passing the filters (`hotel_ids`: the hotels, when read from the DB)."""
+    def rows(self, filters, hotel_ids, image_ids=None) -> np.ndarray:
+        """Delta rows passing the filters (`hotel_ids`: the hotels, when read from the DB),
+        and among `image_ids` when given."""
         keep = np.ones(len(self.image_ids), dtype=bool)
+        if image_ids is not None:
+            keep &= np.isin(self.image_ids, np.asarray(image_ids, dtype=np.int64))
         if hotel_ids is not None:
             keep &= np.isin(self.hotel_ids, hotel_ids)
         elif filters is not None and filters.active:
@@ -183,12 +195,6 @@ class Delta:
             if filters.chain is not None:
                 keep &= self.chain_ids == filters.chain.pk
         return np.flatnonzero(keep)
-
-
-def searchable_owner_rows(image_ids):
-    from matcher.indexes import live_images
-
-    return live_images().filter(pk__in=[int(pk) for pk in image_ids])
 
 
 class View(LiveRows):
@@ -249,7 +255,7 @@ class View(LiveRows):
         # The union of every query's candidates, read once and in file order.
         rows = np.unique(self.snapshot_candidates(queries, size, selection))
         snapshot, delta = self.snapshot, self.delta
-        delta_rows = delta.rows(filters, selection.hotel_ids)
+        delta_rows = delta.rows(filters, selection.hotel_ids, image_ids)
         delta_rows = delta_rows[self.delta_alive[delta_rows]]
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
         vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[delta_rows]])

@@ -291,3 +291,34 @@ def test_bench_index_measures_the_shared_index(db, graph_dir, capsys):
     rows = {line.split()[0]: line.split() for line in report.splitlines() if line.startswith("   ")}
     assert float(rows["none"][-1]) >= 0.95 and float(rows["country"][-1]) >= 0.95
     assert out.count("index time p50: one photo") == 2  # exact, then shared
+
+
+def test_a_large_gallery_searches_the_database_until_its_snapshot_is_built(
+    served, graph_dir, monkeypatch
+):
+    _, rng = gallery()
+    monkeypatch.setattr(shared_index, "AUTO_BUILD_ROWS", 1000)
+    index, query = SharedIndex(shortlist=50), queries(rng, 1)[0]
+
+    for _ in range(2):
+        assert ids(index.search(query, 10)) == ids(ExactIndex().search(query, 10))
+    assert index.view is None and not graph_dir.exists()  # the database answered
+
+    call_command("shared_index")
+    assert ids(index.search(query, 10)) == ids(ExactIndex().search(query, 10))
+    assert index.view is not None
+
+
+def test_an_id_restriction_applies_to_photos_added_after_the_build(served, hotel):
+    from matcher.embedding import EMBEDDING, store_embedding
+    from matcher.tests.embedding_factories import make_room_image
+
+    hotels, rng = gallery(n_hotels=10)
+    index, query = SharedIndex(shortlist=50), queries(rng, 1)[0]
+    index.search(query, 1)  # builds the snapshot
+    added = make_room_image(hotels[0], status=EMBEDDING)
+    assert store_embedding(added.pk, VERSION, query, expect=EMBEDDING)
+    allowed = list(RoomImage.objects.exclude(pk=added.pk).values_list("pk", flat=True)[:5])
+
+    assert set(ids(index.search(query, 10, image_ids=np.array(allowed)))) == set(allowed)
+    assert ids(index.search(query, 1, image_ids=np.array([added.pk]))) == [added.pk]

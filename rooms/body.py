@@ -12,6 +12,7 @@ install it first thing (the HTML view before its CSRF check, which reads the for
 """
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 
 TAIL_BYTES = 512  # the closing boundary, its CRLF and a short epilogue fit
 
@@ -81,6 +82,6 @@ def _boundary(content_type: str) -> bytes | None:
     return None
 
 
-INCOMPLETE_DETAIL = (
+INCOMPLETE_DETAIL = gettext_lazy(
     "The upload was cut off before all of it arrived, so nothing was stored. Please send it again."
 )

@@ -29,6 +29,8 @@ import numpy as np
 import pillow_heif
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext
 from PIL import Image, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()
@@ -36,7 +38,6 @@ pillow_heif.register_heif_opener()
 # Pillow format names we open. The JPEG opener also takes the multi-picture JPEGs
 # (MPO) that many phones write.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
-ACCEPTED_HINT = "use JPEG, PNG, WebP or HEIC"
 # Bounded storage, and the matcher resizes far below this anyway: more pixels would
 # cost disk and bandwidth without improving a match.
 STORED_MAX_SIDE = 2048
@@ -63,8 +64,20 @@ TAG_DATETIME_ORIGINAL = 0x9003
 TAG_OFFSET_TIME_ORIGINAL = 0x9011
 
 
+def _reason(message: str, **params) -> str:
+    """A refusal `message` (marked with gettext_noop), translated when it is shown: in the
+    traveller's language on their pages, in English on the investigator pages that use
+    this intake (base.html renders those in English). Placeholders are named, so a
+    translation may reorder them."""
+    return _translated(message, params)
+
+
+_translated = lazy(lambda message, params: gettext(message) % params, str)
+
+
 class FileRejected(Exception):
-    """One uploaded file was refused; `reason` is safe to show to the uploader."""
+    """One uploaded file was refused; `reason` is safe to show to the uploader (lazy:
+    translated into the language active where it is shown)."""
 
     def __init__(self, file: str, reason: str, *, too_large: bool = False, busy: bool = False):
         super().__init__(f"{file}: {reason}")
@@ -92,8 +105,11 @@ class UploadRejected(Exception):
     @property
     def detail(self) -> str:
         count = len(self.rejections)
-        noun = "file was" if count == 1 else "files were"
-        return f"No photos were stored: {count} {noun} refused."
+        return ngettext(
+            "No photos were stored: %(count)d file was refused.",
+            "No photos were stored: %(count)d files were refused.",
+            count,
+        ) % {"count": count}
 
     def as_json(self) -> dict:
         errors = [{"file": r.file, "reason": r.reason} for r in self.rejections]
@@ -124,13 +140,14 @@ class PixelBudget:
 
     def spend(self, pixels: int, name: str) -> None:
         if pixels > self.left:
-            megapixels = self.limit / 1_000_000
-            raise FileRejected(
-                name,
-                f"the photos of this upload are too large together (over {megapixels:g} "
-                "megapixels once decoded); send fewer or smaller photos",
-                too_large=True,
+            reason = _reason(
+                gettext_noop(
+                    "the photos of this upload are too large together (over %(megapixels)s "
+                    "megapixels once decoded); send fewer or smaller photos"
+                ),
+                megapixels=f"{self.limit / 1_000_000:g}",
             )
+            raise FileRejected(name, reason, too_large=True)
         self.left -= pixels
 
 
@@ -182,7 +199,8 @@ def decoding_slot(name: str):
     )
     wait = getattr(settings, "UPLOAD_DECODE_WAIT_SECONDS", DEFAULT_DECODE_WAIT_SECONDS)
     if not slots.acquire(timeout=wait):
-        raise FileRejected(name, "the server is busy; please send it again in a minute", busy=True)
+        reason = gettext_lazy("the server is busy; please send it again in a minute")
+        raise FileRejected(name, reason, busy=True)
     try:
         yield
     finally:
@@ -203,14 +221,17 @@ def read_limited(upload: UploadedFile, name: str) -> bytes:
     if len(data) > limit:
         raise FileRejected(name, _too_large_reason(limit), too_large=True)
     if not data:
-        raise FileRejected(name, "file is empty")
+        raise FileRejected(name, gettext_lazy("file is empty"))
     return data
 
 
 def _too_large_reason(limit: int) -> str:
     if limit >= 1024 * 1024:
-        return f"file is larger than the {limit / (1024 * 1024):g} MB upload limit"
-    return f"file is larger than the {limit} byte upload limit"
+        return _reason(
+            gettext_noop("file is larger than the %(limit)s MB upload limit"),
+            limit=f"{limit / (1024 * 1024):g}",
+        )
+    return _reason(gettext_noop("file is larger than the %(limit)d byte upload limit"), limit=limit)
 
 
 def decode_upload(data: bytes, name: str, budget: PixelBudget | None = None) -> Image.Image:
@@ -243,7 +264,7 @@ def decode_upload(data: bytes, name: str, budget: PixelBudget | None = None) -> 
             raise FileRejected(name, _too_many_pixels_reason()) from None
         except Exception:  # any decoder failure means a broken file
             image.close()
-            raise FileRejected(name, "image is truncated or corrupt") from None
+            raise FileRejected(name, gettext_lazy("image is truncated or corrupt")) from None
     return image
 
 
@@ -256,15 +277,20 @@ def _check_pixels(image: Image.Image, name: str) -> None:
 
 
 def _too_many_pixels_reason() -> str:
-    megapixels = settings.UPLOAD_MAX_PIXELS / 1_000_000
-    return f"image dimensions exceed the {megapixels:g} megapixel limit"
+    return _reason(
+        gettext_noop("image dimensions exceed the %(megapixels)s megapixel limit"),
+        megapixels=f"{settings.UPLOAD_MAX_PIXELS / 1_000_000:g}",
+    )
 
 
 def _unsupported_reason(data: bytes) -> str:
     detected = identify_format(data)
     if detected:
-        return f"unsupported format {detected}; {ACCEPTED_HINT}"
-    return f"not a recognised image; {ACCEPTED_HINT}"
+        return _reason(
+            gettext_noop("unsupported format %(format)s; use JPEG, PNG, WebP or HEIC"),
+            format=detected,
+        )
+    return gettext_lazy("not a recognised image; use JPEG, PNG, WebP or HEIC")
 
 
 def identify_format(data: bytes) -> str | None:

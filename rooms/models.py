@@ -5,10 +5,13 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from rooms.storage import PRIVATE_PREFIX, is_private, room_photo_storage
 
-country_code_validator = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code.")
+country_code_validator = RegexValidator(
+    r"^[A-Z]{2}$", gettext_lazy("Use a two-letter ISO 3166 country code.")
+)
 
 
 class Chain(models.Model):

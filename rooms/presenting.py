@@ -2,9 +2,12 @@
 
 One vocabulary for the thank-you page and the receipt API. It never says why a photo
 waits (a person, a duplicate, explicit content): only that a moderator will look.
+The texts are lazy: a page shows them in its visitor's language; the API sends codes.
 """
 
 from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
 
 from rooms.models import RoomImage
 
@@ -14,15 +17,15 @@ Status = RoomImage.Status
 @dataclass(frozen=True)
 class PublicStatus:
     code: str
-    text: str
+    text: str  # lazy: translated where it is shown
 
 
-RECEIVED = PublicStatus("received", "Received, waiting to be processed")
-PROCESSING = PublicStatus("processing", "Being processed")
-READY = PublicStatus("ready", "Ready: investigators can now match it")
-FAILED = PublicStatus("failed", "Could not be processed")
-IN_REVIEW = PublicStatus("in_review", "Waiting for a moderator")
-REMOVED = PublicStatus("removed", "Removed by a moderator")
+RECEIVED = PublicStatus("received", _("Received, waiting to be processed"))
+PROCESSING = PublicStatus("processing", _("Being processed"))
+READY = PublicStatus("ready", _("Ready: investigators can now match it"))
+FAILED = PublicStatus("failed", _("Could not be processed"))
+IN_REVIEW = PublicStatus("in_review", _("Waiting for a moderator"))
+REMOVED = PublicStatus("removed", _("Removed by a moderator"))
 
 PUBLIC_CODES = [s.code for s in (RECEIVED, PROCESSING, READY, FAILED, IN_REVIEW, REMOVED)]
 

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from rooms import intake, screening, storage
 from rooms.models import (
@@ -44,7 +45,7 @@ class UploadBlocked(Exception):
     Its message is neutral on purpose: it tells the sender nothing about the list.
     """
 
-    detail = "This upload could not be accepted."
+    detail = gettext_lazy("This upload could not be accepted.")
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ def _refuse_blocked(processed: list[intake.ProcessedImage], client_address: str 
 def _check_file_count(files: list[UploadedFile]) -> None:
     limit = settings.UPLOAD_MAX_IMAGES
     if not 1 <= len(files) <= limit:
-        raise ValidationError({"images": f"Send between 1 and {limit} photos."})
+        raise ValidationError(
+            {"images": gettext("Send between 1 and %(limit)d photos.") % {"limit": limit}}
+        )
 
 
 def _store_images(

@@ -252,6 +252,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No deep links: Swagger UI puts each one inside its operation's button (axe's
+    # nested-interactive).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "REDOC_DIST": "SIDECAR",
     # One name for the verdict choices, nullable or not, wherever a serializer uses them.
     "ENUM_NAME_OVERRIDES": {"VerdictEnum": "investigations.models.Decision.Verdict"},

@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The visitor's language: the set_language cookie, else Accept-Language (LANGUAGES).
     "django.middleware.locale.LocaleMiddleware",
+    # ...except the admin, English like its own templates.
+    "traffickcam.locale_middleware.AdminInEnglishMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

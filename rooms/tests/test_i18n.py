@@ -209,6 +209,17 @@ def test_investigator_pages_stay_english(client, db):
     assert html_tag(arabic) == '<html lang="en" dir="ltr">'
 
 
+def test_admin_stays_english(client, admin_user):
+    client.force_login(admin_user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"  # the switcher's choice
+    response = client.get("/admin/rooms/hotel/", HTTP_ACCEPT_LANGUAGE="es")
+    html = response.content.decode()
+    assert response.status_code == 200 and response["Content-Language"] == "en"
+    assert '<html lang="en"' in html and "Select hotel to change" in html
+    # The traveller pages still speak the visitor's language.
+    assert "Trouvez votre hôtel" in client.get("/").content.decode()
+
+
 def test_api_refusals_follow_accept_language(client, db):
     answer = client.get("/api/submissions/not-a-receipt/", HTTP_ACCEPT_LANGUAGE="fr")
     assert answer.status_code == 404

@@ -136,21 +136,22 @@ def search_photo_set(index, query_vecs, k, restriction) -> list | None:
     """
     if not hasattr(index, "search_many") or restriction is None:
         return None
-    turns = [np.atleast_2d(vec) for vec in query_vecs]
-    found = index.search_many(np.concatenate(turns), first_round_size(k), **restriction)
+    turns, size = [np.atleast_2d(vec) for vec in query_vecs], first_round_size(k)
+    found = index.search_many(np.concatenate(turns), size, **restriction)
     firsts, start = [], 0
     for photo in turns:
         mine = found[start : start + len(photo)]
         start += len(photo)
         owners = {pk: owner for pairs in mine for pk, owner in pairs.owners.items()}
-        firsts.append(Neighbours(best_turn(mine, first_round_size(k)), owners=owners))
+        firsts.append(Neighbours(best_turn(mine, size), owners=owners))
     return firsts
 
 
 def search_hotels_set(query_vecs, *, k=10, filters=None, query_features=None) -> list:
     """`search_hotels` for each photo of a set of one room, the index searched once."""
     query_features = query_features or [None] * len(query_vecs)
-    firsts = search_photo_set(get_index(), query_vecs, k, index_restriction(get_index(), filters))
+    index = get_index()
+    firsts = search_photo_set(index, query_vecs, k, index_restriction(index, filters))
     firsts = firsts or [None] * len(query_vecs)
     return [
         search_hotels(vec, k=k, filters=filters, query_features=features, first=first)

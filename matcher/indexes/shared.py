@@ -22,25 +22,25 @@ pgvector (74-128 ms). Here:
   background thread while searches go on with the old one, then swapped in whole.
 """
 
+import copy
 import logging
 import threading
 
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils.module_loading import import_string
 
 from matcher.indexes import (
     Neighbours,
     default_backend,
-    live_images,
     not_searchable,
     searchable_embeddings,
     top_k,
 )
 from matcher.indexes import snapshot as snapshots
-from matcher.indexes.live_rows import LiveRows, read_vectors
-from matcher.models import IndexState
+from matcher.indexes.live_rows import FETCH_CHUNK, LiveRows
+from matcher.models import Embedding, IndexState
 from rooms.models import RoomImage
 from rooms.selectors import HotelFilters, hotels_filtered
 
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 EXACT_ROWS = 20_000  # at or below: scan those rows exactly (city: ~2 ms at 1M, no walk)
 AUTO_BUILD_ROWS = 20_000  # a gallery this small is snapshotted by the first search
+DELTA_WARN_ROWS = 100_000  # each search scans the delta exactly: warn as it grows
 FILTERED_EF_FACTOR = 2  # a filtered walk skips rows it may not return: look further
 
 
@@ -104,17 +105,24 @@ class SharedIndex:
             if self._missing == (version, marker):
                 return None  # no build yet for this version, and the gallery is too large
             if self.view is None or self.view.version != version:
-                self.view, self.marker = self._open(version, marker), marker
-                self._missing = (version, marker) if self.view is None else None
+                self.view = self._open(version)
+                self.marker = snapshots.current_marker(version)  # after a build by `_open`
+                self._missing = (version, self.marker) if self.view is None else None
             return self.view
 
-    def _open(self, version, marker):
-        snapshot = snapshots.open_current(version)
-        if snapshot is None:
-            if searchable_embeddings(version)[: AUTO_BUILD_ROWS + 1].count() > AUTO_BUILD_ROWS:
-                return None  # the database answers until `manage.py shared_index` builds one
-            snapshots.build(version)
+    def _open(self, version):
+        """A view of `version`'s served build (built here if the gallery is small), or None:
+        then the database answers, until `manage.py shared_index` serves one."""
+        try:
             snapshot = snapshots.open_current(version)
+            if snapshot is None:
+                if searchable_embeddings(version)[: AUTO_BUILD_ROWS + 1].count() > AUTO_BUILD_ROWS:
+                    return None
+                snapshots.build_if_missing(version)
+                snapshot = snapshots.open_current(version)
+        except (OSError, RuntimeError, ValueError, KeyError):  # a missing or damaged build
+            logger.exception("cannot open the snapshot of %s: searching the database", version)
+            return None
         view = View(snapshot)
         view.sync()
         threading.Thread(target=snapshot.warm, name="snapshot-warm", daemon=True).start()
@@ -126,62 +134,57 @@ class SharedIndex:
                 view = View(snapshots.open_current(version))
                 view.sync()  # catch up on the database before anyone searches it
                 view.snapshot.warm()
-                self.view, self.marker = view, marker  # the swap: one reference
+                with self._swap_lock:
+                    if self.view is not None and self.view.version == version:
+                        self.view, self.marker = view, marker  # the swap: one reference
             except Exception:  # logged; searches go on with the old view
                 logger.exception("cannot open the new snapshot of %s", version)
                 self.marker = marker  # not retried until another build is served
             finally:
                 self._loading = None
-                close_old_connections()
+                connection.close()  # this thread's own connection
 
         self._loading = threading.Thread(target=load, name="snapshot-loader", daemon=True)
         self._loading.start()
 
-    def drop_images(self, image_ids) -> None:
-        if self.view is not None:
-            with self.view.lock:
-                self.view.drop_images(image_ids)
-
 
 class Delta:
-    """Rows added since the build, in this process: full vectors and owners, scanned exactly."""
+    """Rows added since the build, in this process: full vectors and owners, scanned exactly.
+
+    Immutable: `added` and `without` return a new delta, which `View` swaps in whole, so
+    a search reading `view.delta` once never sees it half-updated by another thread.
+    """
 
     def __init__(self, dim: int):
         self.vectors = np.empty((0, dim), dtype=np.float32)
         self.image_ids = np.empty(0, dtype=np.int64)
         self.hotel_ids = np.empty(0, dtype=np.int64)
         self.chain_ids = np.empty(0, dtype=np.int64)
+        self.alive = np.empty(0, dtype=bool)
         self.places = []  # (country, folded city) per row
 
-    def add(self, image_ids, vectors) -> np.ndarray:
-        """Append rows; their slots (negative: -1 - position in the delta)."""
-        hotel = "submission__hotel"
-        owners = {
-            pk: rest
-            for pk, *rest in live_images()
-            .filter(pk__in=[int(pk) for pk in image_ids])
-            .values_list(
-                "pk",
-                f"{hotel}_id",
-                f"{hotel}__chain_id",
-                f"{hotel}__country_code",
-                f"{hotel}__city",
-            )
-        }
-        first = len(self.image_ids)
-        self.vectors = np.concatenate([self.vectors, vectors.astype(np.float32)])
-        self.image_ids = np.concatenate([self.image_ids, np.asarray(image_ids, np.int64)])
-        rows = [owners.get(pk, (-1, None, "", "")) for pk in image_ids]
-        self.hotel_ids = np.concatenate([self.hotel_ids, [r[0] for r in rows]]).astype(np.int64)
-        chains = [-1 if r[1] is None else r[1] for r in rows]
-        self.chain_ids = np.concatenate([self.chain_ids, chains]).astype(np.int64)
-        self.places += [(r[2], snapshots.fold(r[3])) for r in rows]
-        return -1 - np.arange(first, len(self.image_ids), dtype=np.int64)
+    def added(self, image_ids, vectors, owners) -> "Delta":
+        """This delta and the rows of `image_ids`, `owners`: (hotel, chain, country, city)."""
+        new = copy.copy(self)
+        new.vectors = np.concatenate([self.vectors, vectors.astype(np.float32)])
+        new.image_ids = np.concatenate([self.image_ids, np.asarray(image_ids, np.int64)])
+        new.hotel_ids = np.concatenate([self.hotel_ids, [row[0] for row in owners]])
+        chains = [-1 if row[1] is None else row[1] for row in owners]
+        new.chain_ids = np.concatenate([self.chain_ids, chains]).astype(np.int64)
+        new.alive = np.concatenate([self.alive, np.ones(len(owners), dtype=bool)])
+        new.places = self.places + [(row[2], snapshots.fold(row[3])) for row in owners]
+        return new
+
+    def without(self, positions: np.ndarray) -> "Delta":
+        new = copy.copy(self)
+        new.alive = self.alive.copy()
+        new.alive[positions] = False
+        return new
 
     def rows(self, filters, hotel_ids, image_ids=None) -> np.ndarray:
-        """Delta rows passing the filters (`hotel_ids`: the hotels, when read from the DB),
-        and among `image_ids` when given."""
-        keep = np.ones(len(self.image_ids), dtype=bool)
+        """Live delta rows passing the filters (`hotel_ids`: the hotels, when read from
+        the DB), and among `image_ids` when given."""
+        keep = self.alive.copy()
         if image_ids is not None:
             keep &= np.isin(self.image_ids, np.asarray(image_ids, dtype=np.int64))
         if hotel_ids is not None:
@@ -195,6 +198,23 @@ class Delta:
             if filters.chain is not None:
                 keep &= self.chain_ids == filters.chain.pk
         return np.flatnonzero(keep)
+
+
+def read_rows(embedding_ids: np.ndarray):
+    """(embedding ids, image ids, (n, D) vectors, owners) of these rows, in bounded chunks;
+    owners (hotel, chain, country, city) read in the same query as the vectors."""
+    hotel = "image__submission__hotel"
+    for start in range(0, len(embedding_ids), FETCH_CHUNK):
+        chunk = embedding_ids[start : start + FETCH_CHUNK].tolist()
+        rows = list(
+            Embedding.objects.filter(id__in=chunk).values_list(
+                "id", "image_id", "vector", f"{hotel}_id", f"{hotel}__chain_id",
+                f"{hotel}__country_code", f"{hotel}__city",
+            )
+        )  # fmt: skip
+        if rows:  # else deleted between the two queries
+            vectors = np.stack([np.frombuffer(bytes(row[2]), dtype="<f4") for row in rows])
+            yield [r[0] for r in rows], [r[1] for r in rows], vectors, [r[3:] for r in rows]
 
 
 class View(LiveRows):
@@ -216,7 +236,6 @@ class View(LiveRows):
         self.slots = np.arange(len(snapshot), dtype=np.int64)
         self.dead = np.zeros(len(snapshot), dtype=bool)
         self.delta = Delta(snapshot.dim)
-        self.delta_alive = np.empty(0, dtype=bool)
 
     def sync(self) -> None:
         with self.lock:
@@ -241,7 +260,7 @@ class View(LiveRows):
         while True:
             found, owners = self._top_k(queries, k, max(shortlist, k + k // 2), filters, image_ids)
             # Liveness only (owners come with the rows): one primary-key probe per result.
-            gone = still_gone(list(owners))
+            gone = still_gone(list(owners)) | moved_out(owners, filters)
             if not gone:
                 return [
                     Neighbours(pairs, owners={pk: owners[pk] for pk, _ in pairs}) for pairs in found
@@ -254,9 +273,8 @@ class View(LiveRows):
         selection = self.selection(filters, image_ids)
         # The union of every query's candidates, read once and in file order.
         rows = np.unique(self.snapshot_candidates(queries, size, selection))
-        snapshot, delta = self.snapshot, self.delta
+        snapshot, delta = self.snapshot, self.delta  # each read once: swapped, never edited
         delta_rows = delta.rows(filters, selection.hotel_ids, image_ids)
-        delta_rows = delta_rows[self.delta_alive[delta_rows]]
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
         vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[delta_rows]])
         # Exact: the full float32 vectors. einsum, not BLAS: OpenBLAS's threads wait on
@@ -275,7 +293,7 @@ class View(LiveRows):
     def selection(self, filters, image_ids) -> "Selection":
         """Snapshot rows allowed by the filters (None: all), and the hotels when queried."""
         snapshot = self.snapshot
-        if image_ids is not None:
+        if image_ids is not None:  # backends' shared tests; search.py passes filters
             wanted = np.asarray(image_ids, dtype=np.int64)
             return Selection(np.flatnonzero(np.isin(snapshot.image_ids, wanted)), None)
         if filters is None or not filters.active:
@@ -301,7 +319,13 @@ class View(LiveRows):
                 return rows
             if len(rows) <= EXACT_ROWS:
                 return self.scan(queries, size, rows)
-        return self.walk(queries, size, rows)
+        labels = self.walk(queries, size, rows)
+        if rows is not None and (labels < 0).any():
+            # The filtered walk found fewer than `size` allowed rows (a few % of the
+            # gallery, clustered away from the query): read as "no more", it would cut
+            # the search short of k hotels. Those rows are few enough to scan.
+            return self.scan(queries, size, rows)
+        return labels[labels >= 0]
 
     def scan(self, queries, size, rows) -> np.ndarray:
         """Each query's `size` nearest of `rows` by the walk's own vectors, exactly."""
@@ -311,7 +335,8 @@ class View(LiveRows):
         return rows[nearest.reshape(-1)]
 
     def walk(self, queries, size, rows) -> np.ndarray:
-        """The FAISS walk, restricted in native code to `rows` (None: all) minus dead rows."""
+        """The FAISS walk's labels, restricted in native code to `rows` (None: all) minus
+        dead rows."""
         import faiss
 
         snapshot = self.snapshot
@@ -328,8 +353,7 @@ class View(LiveRows):
             selector = faiss.IDSelectorBitmap(len(snapshot), faiss.swig_ptr(bits))
             params.sel = selector
         _, labels = snapshot.graph.search(queries, size, params=params)
-        labels = labels.reshape(-1)
-        return labels[labels >= 0]
+        return labels.reshape(-1)  # -1 where fewer than `size` were found
 
     # --- `LiveRows` hooks ---
 
@@ -339,20 +363,37 @@ class View(LiveRows):
         slots = self.slots[gone]
         dead = self.dead.copy()
         dead[slots[slots >= 0]] = True
-        alive = self.delta_alive.copy()
-        alive[-1 - slots[slots < 0]] = False
-        self.dead, self.delta_alive = dead, alive
+        self.dead = dead
+        self.delta = self.delta.without(-1 - slots[slots < 0])
         self.embedding_ids = self.embedding_ids[~gone]
         self.image_ids = self.image_ids[~gone]
         self.slots = self.slots[~gone]
 
     def _add(self, embedding_ids: np.ndarray) -> None:
-        for ids, image_ids, vectors in read_vectors(embedding_ids):
-            slots = self.delta.add(image_ids, vectors)
-            self.delta_alive = np.concatenate([self.delta_alive, np.ones(len(ids), dtype=bool)])
+        for ids, image_ids, vectors, owners in read_rows(embedding_ids):
+            first = len(self.delta.image_ids)
+            if first and first % DELTA_WARN_ROWS < len(ids):
+                logger.warning(
+                    "%d photos added since the snapshot of %s was built: is the nightly "
+                    "rebuild (matcher.tasks.rebuild_shared_index) running?",
+                    first,
+                    self.version,
+                )
+            self.delta = self.delta.added(image_ids, vectors, owners)
+            slots = -1 - np.arange(first, first + len(ids), dtype=np.int64)
             self.embedding_ids = np.concatenate([self.embedding_ids, ids]).astype(np.int64)
             self.image_ids = np.concatenate([self.image_ids, image_ids]).astype(np.int64)
             self.slots = np.concatenate([self.slots, slots])
+
+
+def moved_out(owners: dict, filters: HotelFilters | None) -> set[int]:
+    """Images whose hotel no longer passes the filters: the snapshot holds each hotel's
+    place and chain as at the build, and a hotel may have been edited since."""
+    if filters is None or not filters.active:
+        return set()
+    hotels = {hotel_id for hotel_id, _ in owners.values()}
+    passing = set(hotels_filtered(filters).filter(pk__in=hotels).values_list("pk", flat=True))
+    return {pk for pk, (hotel_id, _) in owners.items() if hotel_id not in passing}
 
 
 def still_gone(image_ids: list[int]) -> set[int]:

@@ -20,11 +20,13 @@ Builds go to a new directory; `current` (a one-line file beside them) names the 
 one and is replaced atomically, so a process opens a whole snapshot or the previous one.
 """
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def searchable_rows(version: str) -> Rows:
     hotel = "image__submission__hotel"
     rows = list(
         searchable_embeddings(version)
-        .order_by(f"{hotel}__country_code", f"{hotel}__city", f"{hotel}_id", "id")
+        .order_by()  # sorted below, by the folded city
         .values_list(
             "id", "image_id", f"{hotel}_id", f"{hotel}__chain_id", f"{hotel}__country_code",
             f"{hotel}__city",
@@ -107,14 +109,39 @@ def hotel_ranges(hotel_ids: np.ndarray) -> np.ndarray:
     return table[np.argsort(table[:, 0], kind="stable")]
 
 
+@contextmanager
+def build_lock(version: str):
+    """One build of a version at a time on this machine (processes, tasks, the command)."""
+    home(version).mkdir(parents=True, exist_ok=True)
+    with open(home(version) / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def build(version: str, threads: int = 1, progress=None) -> Path:
     """Write a snapshot of `version`'s searchable rows and serve it; its directory."""
+    with build_lock(version):
+        return _build(version, threads, progress)
+
+
+def build_if_missing(version: str) -> None:
+    """`build`, unless another process served one while this one waited for the lock."""
+    with build_lock(version):
+        if not pointer(version).exists():
+            _build(version)
+
+
+def _build(version: str, threads: int = 1, progress=None) -> Path:
     import faiss
 
     rows = searchable_rows(version)
     if len(rows.image_ids) == 0:
         raise ValueError(f"no searchable vectors of {version!r}")
-    target = home(version) / f"build-{uuid.uuid4().hex[:12]}"
+    name = uuid.uuid4().hex[:12]
+    target = home(version) / f"tmp-{name}"  # renamed to build-* only when whole
     target.mkdir(parents=True)
     try:
         vectors = write_vectors(target, rows.embedding_ids, progress)
@@ -129,11 +156,12 @@ def build(version: str, threads: int = 1, progress=None) -> Path:
         faiss.write_index(graph, str(target / "index.faiss"))
         if components is not None:
             np.save(target / "projection.npy", components)
-        for name in ("embedding_ids", "image_ids", "hotel_ids", "chain_ids"):
-            np.save(target / f"{name}.npy", getattr(rows, name))
+        for column in ("embedding_ids", "image_ids", "hotel_ids", "chain_ids"):
+            np.save(target / f"{column}.npy", getattr(rows, column))
         np.save(target / "hotels.npy", hotel_ranges(rows.hotel_ids))
         meta = {"version": version, "rows": len(rows.image_ids), "groups": rows.groups}
         (target / "groups.json").write_text(json.dumps(meta))
+        target = target.rename(home(version) / f"build-{name}")
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # nothing half-written is ever served
         raise
@@ -199,6 +227,11 @@ class Snapshot:
         self.embedding_ids, self.image_ids = mapped("embedding_ids"), mapped("image_ids")
         self.hotel_ids, self.chain_ids = mapped("hotel_ids"), mapped("chain_ids")
         self.hotels = mapped("hotels")
+        self.places = {}  # (country, folded city) -> [(start, end)], and country -> ...
+        for country, city, start, end in self.groups:
+            self.places.setdefault((country, city), []).append((start, end))
+            self.places.setdefault((country, ""), []).append((start, end))
+            self.places.setdefault(("", city), []).append((start, end))
         projection_file = directory / "projection.npy"
         self.projection = np.load(projection_file) if projection_file.exists() else None
 
@@ -243,12 +276,7 @@ class Snapshot:
 
     def place_ranges(self, country: str, city: str) -> list[tuple[int, int]]:
         """Row ranges of a country and/or a city (case-insensitive, as the filter)."""
-        country, city = country.upper(), fold(city)
-        return [
-            (start, end)
-            for group_country, group_city, start, end in self.groups
-            if (not country or group_country == country) and (not city or group_city == city)
-        ]
+        return self.places.get((country.upper(), fold(city)), [])
 
     def hotel_rows(self, hotel_ids: np.ndarray) -> list[tuple[int, int]]:
         """Row ranges of these hotels (those without rows skipped)."""

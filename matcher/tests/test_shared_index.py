@@ -24,7 +24,7 @@ from matcher.indexes.shared import SharedIndex
 from matcher.tests.conftest import VERSION
 from matcher.tests.embedding_factories import set_active
 from matcher.tests.test_pgvector import gallery, queries, recall
-from rooms.models import Chain, RoomImage
+from rooms.models import Chain, Hotel, RoomImage
 from rooms.selectors import HotelFilters, hotels_filtered
 from testsupport import processes as testing
 
@@ -322,3 +322,34 @@ def test_an_id_restriction_applies_to_photos_added_after_the_build(served, hotel
 
     assert set(ids(index.search(query, 10, image_ids=np.array(allowed)))) == set(allowed)
     assert ids(index.search(query, 1, image_ids=np.array([added.pk]))) == [added.pk]
+
+
+def test_a_hotel_edited_after_the_build_follows_the_filter(served):
+    hotels, rng = gallery()
+    index, query = SharedIndex(shortlist=300), queries(rng, 1)[0]
+    moved = hotels[7]
+    old_country = HotelFilters(country=moved.country_code)
+    assert moved.pk in hotels_of(index.search(query, 100, filters=old_country))
+
+    Hotel.objects.filter(pk=moved.pk).update(country_code="ZZ")
+
+    found = index.search(query, 100, filters=old_country)
+    assert moved.pk not in hotels_of(found) and len(found) == 100
+
+
+def test_a_filtered_walk_that_comes_back_short_is_scanned_instead(served, monkeypatch):
+    hotels, rng = gallery()
+    monkeypatch.setattr(shared_index, "EXACT_ROWS", 0)  # every filter walks
+    index, exact = SharedIndex(shortlist=100), ExactIndex()
+    query, filters = queries(rng, 1)[0], HotelFilters(country=hotels[1].country_code)
+    index.search(query, 1)  # opens the view
+    monkeypatch.setattr(
+        shared_index.View, "walk", lambda self, queries, size, rows: np.full(size, -1)
+    )  # as FAISS answers when few allowed rows lie near the query
+
+    found = index.search(query, 100, filters=filters)
+    assert ids(found) == ids(exact.search(query, 100, hotels=hotels_filtered(filters)))
+
+
+def hotels_of(found):
+    return {hotel_id for hotel_id, _ in found.owners.values()}

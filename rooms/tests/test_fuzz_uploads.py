@@ -187,7 +187,8 @@ def test_wrong_content_type_is_a_json_415(api):
 
 def test_unknown_api_path_is_a_json_404(api):
     response = api.get("/api/no-such-thing/")
-    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API endpoint at this URL; see /api/ for the list."}
 
 
 def test_unknown_page_is_still_an_html_404(api):

@@ -260,7 +260,7 @@ class Command(BaseCommand):
         start = time.perf_counter()
         current = snapshot.open_current(version)
         note = "" if current is None else f"reusing {current.directory}; "
-        if current is None or len(current) != RoomImage.objects.count():
+        if current is None or len(current) != index_module.searchable_embeddings(version).count():
             note = ""
             snapshot.build(version, threads=os.cpu_count())
         seconds = time.perf_counter() - start

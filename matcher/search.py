@@ -106,7 +106,7 @@ def _neighbours_for_hotels(
     With `query_features`, the best neighbours are re-scored by verification first.
     `first`: the first round's neighbours when already searched (a photo set's batch).
     """
-    k_images = first_round_size(k)
+    k_images, previous = first_round_size(k), None
     while True:
         if first is not None:
             neighbours, first = first, None
@@ -119,9 +119,22 @@ def _neighbours_for_hotels(
             owners = image_owners(image_id for image_id, _ in neighbours)
         image_hotel = {pk: hotel_id for pk, (hotel_id, _) in owners.items()}
         hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
-        if len(hits) >= k or len(neighbours) < k_images:  # enough, or nothing more to get
+        if len(hits) >= k or exhausted(index, len(neighbours), k_images, previous):
             return hits, owners, Evidence(cosines, inliers)
-        k_images *= 4
+        k_images, previous = k_images * 4, len(neighbours)
+
+
+def exhausted(index, found: int, asked: int, previous: int | None) -> bool:
+    """Whether a search that found `found` of `asked` images has nothing more to give.
+
+    Fewer than asked means "no more" for exact answers; an approximate graph in the
+    database (pgvector) may also come back short of what it holds (a graph over many
+    near-identical vectors does), so there it means "no more" only once asking for
+    more brought nothing new.
+    """
+    if found >= asked:
+        return False
+    return getattr(index, "exhaustive_when_short", True) or found == previous
 
 
 def first_round_size(k: int) -> int:

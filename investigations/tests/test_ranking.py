@@ -207,3 +207,28 @@ def test_radius_across_the_antimeridian(active):
     add_photos(add_hotel("Far", lat=0, lon=0), [0.9])
     nearby = HotelFilters(near=(-17.0, 179.95), radius_km=50)
     assert names(search_hotels(QUERY, k=5, filters=nearby)) == ["Fiji east", "Fiji west"]
+
+
+def test_an_approximate_index_short_of_what_it_holds_is_asked_again(active, monkeypatch):
+    # pgvector's HNSW over many near-identical vectors may return fewer rows than it
+    # holds; that is not "nothing more", so the search widens once more to be sure.
+    from matcher import search as search_module
+    from matcher.indexes.exact import ExactIndex
+
+    add_photos(add_hotel("Crowded"), [0.99] * 150)
+    add_photos(add_hotel("Far A"), [0.3])
+    add_photos(add_hotel("Far B"), [0.2])
+
+    class ShortFirst(ExactIndex):
+        exhaustive_when_short = False
+        asked = []
+
+        def search(self, query, k, **restriction):
+            self.asked.append(k)
+            found = super().search(query, k, **restriction)
+            return found[:90] if len(self.asked) == 1 else found  # short of 100, once
+
+    index = ShortFirst()
+    monkeypatch.setattr(search_module, "get_index", lambda: index)
+    assert names(search_hotels(QUERY, k=3)) == ["Crowded", "Far A", "Far B"]
+    assert index.asked == [100, 400]

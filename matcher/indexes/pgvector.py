@@ -157,6 +157,7 @@ class PgvectorIndex:
     """`VectorIndex` on PostgreSQL + pgvector (see the module docstring)."""
 
     accepts_hotel_filter = True
+    exhaustive_when_short = False  # an HNSW walk may return fewer rows than it holds
 
     def __init__(self, ef_search: int = EF_SEARCH_MIN, shortlist: int | None = None):
         self.ef_search = ef_search

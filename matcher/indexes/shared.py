@@ -391,6 +391,8 @@ def moved_out(owners: dict, filters: HotelFilters | None) -> set[int]:
     place and chain as at the build, and a hotel may have been edited since."""
     if filters is None or not filters.active:
         return set()
+    if filters.q.strip() or filters.near is not None:  # `selection` read these hotels now
+        return set()
     hotels = {hotel_id for hotel_id, _ in owners.values()}
     passing = set(hotels_filtered(filters).filter(pk__in=hotels).values_list("pk", flat=True))
     return {pk for pk, (hotel_id, _) in owners.items() if hotel_id not in passing}

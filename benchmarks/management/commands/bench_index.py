@@ -175,14 +175,17 @@ class Command(BaseCommand):
                 start = time.perf_counter()
                 search_hotels(vector, k=opts["k"], filters=filters)
                 latency.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+            multi = ""
             if opts["multi"]:
                 unfiltered = [vector for name, _, vector in cases if name == "none"]
-                self.stdout.write(f"   {photo_set_cost(index, unfiltered, opts['multi'])}")
+                multi = photo_set_cost(index, unfiltered, opts["multi"])
             index_module.reset_index()
         del index  # unmapped before the processes are measured: it would share their pages
         gc.collect()
         if backend in opts["backend"].split(","):
             self.report(backend, build, size, latency, recall)
+        if multi:
+            self.stdout.write(f"   {multi}")
         if opts["processes"] and backend in ("graph", "shared"):
             vectors = np.stack([vector for _, _, vector in cases])
             self.stdout.write(

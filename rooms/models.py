@@ -24,6 +24,10 @@ class Chain(models.Model):
         return self.name
 
 
+# The hold on photos uploaded into a hotel a traveller proposed (rooms/proposals.py).
+PROPOSED_HOTEL_REASON = "hotel proposed by the traveller"
+
+
 class Hotel(models.Model):
     class Status(models.TextChoices):
         LISTED = "listed"

@@ -5,24 +5,19 @@ photo waiting for a moderator (flagged, files in private storage, never matched)
 the reason PROPOSED_HOTEL_REASON, until a moderator approves the hotel or merges it
 into a listed one; they are then released, unless something else still holds them.
 
-The release takes the steps of `services.image_approve` (reason cleared, decision
-recorded, files moved where `RoomImage.publishable` puts them, in the transaction) but
-not the function: services imports this module for PROPOSED_HOTEL_REASON (its
-image_approve keeps a proposed hotel's hold), and the import graph has no circles.
+The release is not `services.image_approve` (that clears every hold; a release only
+takes the hotel's off) but uses its steps: `services.record_review` and
+`services.relocate` (files moved where `RoomImage.publishable` puts them, in the
+transaction).
 """
 
-import logging
 import uuid
 
 from django.db import transaction
-from django.utils import timezone
 
-from rooms import storage
-from rooms.models import Hotel, RoomImage
+from rooms.models import PROPOSED_HOTEL_REASON, Hotel, RoomImage
+from rooms.services import record_review, relocate
 
-logger = logging.getLogger(__name__)
-
-PROPOSED_HOTEL_REASON = "hotel proposed by the traveller"
 REASON_SEPARATOR = "; "  # how services joins several hold reasons
 FLAGGED_REASON_MAX = 200
 
@@ -66,7 +61,7 @@ def hold_photos(images: list[RoomImage], written: list[str]) -> None:
     """
     for image in images:
         image.flagged_reason = _with_reason(image.flagged_reason)
-        _save_moving_files(image, ["flagged_reason"])
+        relocate(image, ["flagged_reason"])
         written.extend([image.file.name, image.thumbnail.name])
 
 
@@ -110,23 +105,10 @@ def _release_photos(images, moderator) -> None:
             # is a moderator's own decision on the photo.
             image.save(update_fields=["flagged_reason"])
             continue
-        image.reviewed_by, image.reviewed_at = moderator, timezone.now()
+        record_review(image, moderator)
         image.full_clean()
         # status_changed_at (auto_now) tells the in-process index to look at it again.
-        _save_moving_files(image, ["flagged_reason", "reviewed_by", "reviewed_at"])
-
-
-def _save_moving_files(image: RoomImage, changed: list[str]) -> None:
-    """Save `changed` with the files moved where the photo's state now puts them (as
-    services does: copies first, the row names them, old copies deleted after commit)."""
-    public = image.publishable
-    old = [image.file.name, image.thumbnail.name]
-    image.file.name = storage.move(image.file.name, public=public)
-    image.thumbnail.name = storage.move(image.thumbnail.name, public=public)
-    image.save(update_fields=[*changed, "file", "thumbnail", "status_changed_at"])
-    moved = [name for name in old if name and name not in (image.file.name, image.thumbnail.name)]
-    if moved:
-        transaction.on_commit(lambda: _delete_files(moved), robust=True)
+        relocate(image, ["flagged_reason", "reviewed_by", "reviewed_at"])
 
 
 def _with_reason(existing: str) -> str:
@@ -137,11 +119,3 @@ def _with_reason(existing: str) -> str:
 def _without_reason(flagged_reason: str) -> str:
     reasons = flagged_reason.split(REASON_SEPARATOR)
     return REASON_SEPARATOR.join(r for r in reasons if r != PROPOSED_HOTEL_REASON)
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            storage.ROOM_PHOTO_STORAGE.delete(name)
-        except Exception:  # keep deleting the others; the orphan sweep finds this one
-            logger.exception("could not delete %s", name)

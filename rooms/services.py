@@ -19,6 +19,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from rooms import intake, screening, storage
 from rooms.models import (
+    PROPOSED_HOTEL_REASON,
     BlockedUpload,
     Hotel,
     PhashBand,
@@ -94,7 +95,7 @@ def submission_create(
             submission.save()
             outcomes = _store_images(submission, processed, written)
     except IntegrityError as exc:
-        _delete_files(written)
+        storage.delete_files(written, "after a failed upload")
         raise SubmissionConflict("the same photo is being uploaded concurrently") from exc
     except BaseException:
         _delete_uncommitted(written)
@@ -234,15 +235,7 @@ def _delete_uncommitted(names: list[str]) -> None:
     except Exception:
         logger.exception("could not tell which files of a failed upload committed")
         return
-    _delete_files([name for name in names if name not in committed])
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            storage.ROOM_PHOTO_STORAGE.delete(name)
-        except Exception:  # keep deleting the others; an orphan is logged, not fatal
-            logger.exception("could not delete %s after a failed upload", name)
+    storage.delete_files([n for n in names if n not in committed], "after a failed upload")
 
 
 def image_hide(image: RoomImage, *, reason: str = "", moderator=None) -> RoomImage:
@@ -256,9 +249,9 @@ def image_hide(image: RoomImage, *, reason: str = "", moderator=None) -> RoomIma
         image = RoomImage.objects.select_for_update().get(pk=image.pk)
         image.status = RoomImage.Status.HIDDEN
         image.status_reason = reason or "hidden by a moderator"
-        _record_review(image, moderator)
+        record_review(image, moderator)
         image.full_clean()
-        _relocate(image, ["status", "status_reason", "reviewed_by", "reviewed_at"])
+        relocate(image, ["status", "status_reason", "reviewed_by", "reviewed_at"])
     return image
 
 
@@ -280,28 +273,26 @@ def image_approve(image: RoomImage, *, moderator=None) -> RoomImage:
         if image.status == RoomImage.Status.HIDDEN:
             raise NotApprovable("a hidden photo stays hidden")
         image.flagged_reason = _hotel_hold(image)
-        _record_review(image, moderator)
+        record_review(image, moderator)
         image.full_clean()
         # status_changed_at (auto_now) tells the in-process index to look at it again.
-        _relocate(image, ["flagged_reason", "reviewed_by", "reviewed_at"])
+        relocate(image, ["flagged_reason", "reviewed_by", "reviewed_at"])
     return image
 
 
 def _hotel_hold(image: RoomImage) -> str:
     """The hold a proposed hotel keeps on its photos ("" once it is listed)."""
-    from rooms.proposals import PROPOSED_HOTEL_REASON  # proposals imports this module
-
     proposed = image.submission.hotel.status == Hotel.Status.PROPOSED
     return PROPOSED_HOTEL_REASON if proposed else ""
 
 
-def _record_review(image: RoomImage, moderator) -> None:
+def record_review(image: RoomImage, moderator) -> None:
     # The last decision only: the admin's history (LogEntry) keeps every one.
     image.reviewed_by = moderator
     image.reviewed_at = timezone.now()
 
 
-def _relocate(image: RoomImage, changed: list[str]) -> None:
+def relocate(image: RoomImage, changed: list[str]) -> None:
     """Save `changed` with the files moved where the photo's new state puts them.
 
     Inside the caller's transaction: the copies are written first, the row then names
@@ -316,7 +307,7 @@ def _relocate(image: RoomImage, changed: list[str]) -> None:
     image.save(update_fields=[*changed, "file", "thumbnail", "status_changed_at"])
     moved = [name for name in old if name not in (image.file.name, image.thumbnail.name)]
     if moved:
-        transaction.on_commit(lambda: _delete_files(moved), robust=True)
+        transaction.on_commit(lambda: storage.delete_files(moved, "(moved)"), robust=True)
 
 
 def images_privatise() -> int:
@@ -329,6 +320,6 @@ def images_privatise() -> int:
         with transaction.atomic():
             image = RoomImage.objects.select_for_update().get(pk=image_id)
             if not image.publishable and image.is_public:
-                _relocate(image, [])
+                relocate(image, [])
                 count += 1
     return count

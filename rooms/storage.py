@@ -9,6 +9,7 @@ storage) and the orphan sweep read both sides alike. `move` copies a file to the
 side; the caller deletes the old copy once its row points at the new one.
 """
 
+import logging
 import os
 
 from django.conf import settings
@@ -109,3 +110,13 @@ def move(name: str, *, public: bool) -> str:
     target = name.removeprefix(PRIVATE_PREFIX) if public else PRIVATE_PREFIX + name
     with ROOM_PHOTO_STORAGE.open(name, "rb") as source:
         return ROOM_PHOTO_STORAGE.save(target, source)
+
+
+def delete_files(names: list[str], why: str = "") -> None:
+    """Delete stored photo files, each on its own: one failure is logged (the orphan
+    sweep finds the file later) and the others are still deleted."""
+    for name in names:
+        try:
+            ROOM_PHOTO_STORAGE.delete(name)
+        except Exception:
+            logging.getLogger(__name__).exception("could not delete %s %s", name, why)

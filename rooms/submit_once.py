@@ -18,7 +18,6 @@
 
 import base64
 import hashlib
-import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,8 +31,6 @@ from django.utils.translation import gettext as _
 from rooms import proposals, storage
 from rooms.models import Hotel, RoomImage, Submission, digest_of_receipt
 from rooms.services import ImageOutcome, SubmissionConflict, UploadBlocked, submission_create
-
-logger = logging.getLogger(__name__)
 
 # Capture times outside these bounds are typing or clock errors, not photos of a room.
 EARLIEST_CAPTURE = datetime(1990, 1, 1, tzinfo=UTC)
@@ -84,12 +81,12 @@ def submit_once(
         )
     except (IntegrityError, SubmissionConflict):
         # A concurrent try with the same token (or the same photos) committed first.
-        _delete_files(written)
+        storage.delete_files(written, "after a failed upload")
         if client_token is not None and (earlier := _earlier(client_token, len(files))):
             return earlier
         raise SubmissionConflict("the same photo is being uploaded concurrently") from None
     except BaseException:
-        _delete_files(written)
+        storage.delete_files(written, "after a failed upload")
         raise
     if isinstance(outcome, UploadBlocked):
         raise outcome
@@ -206,12 +203,3 @@ def _capture_time(value: str, number: int) -> datetime | None:
 
 def _names(image: RoomImage) -> list[str]:
     return [name for name in (image.file.name, image.thumbnail.name) if name]
-
-
-def _delete_files(names: list[str]) -> None:
-    # The rows naming these files were rolled back: nothing refers to them any more.
-    for name in names:
-        try:
-            storage.ROOM_PHOTO_STORAGE.delete(name)
-        except Exception:  # keep deleting the others; the orphan sweep finds this one
-            logger.exception("could not delete %s after a failed upload", name)

@@ -10,14 +10,10 @@ database, and the in-process indexes check every result against it
 (`matcher.indexes.not_searchable`), dropping deleted photos the first time they come up.
 """
 
-import logging
-
 from django.db import transaction
 
 from rooms import storage
 from rooms.models import Hotel, Submission, digest_of_receipt
-
-logger = logging.getLogger(__name__)
 
 
 def submission_withdraw(receipt: str) -> bool:
@@ -37,13 +33,7 @@ def submission_withdraw(receipt: str) -> bool:
         if hotel.status == Hotel.Status.PROPOSED and not hotel.submissions.exists():
             hotel.delete()
         names = [name for pair in files for name in pair if name]
-        transaction.on_commit(lambda: _delete_files(names), robust=True)
+        transaction.on_commit(
+            lambda: storage.delete_files(names, "of a withdrawn submission"), robust=True
+        )
     return True
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            storage.ROOM_PHOTO_STORAGE.delete(name)
-        except Exception:  # keep deleting the others; the orphan sweep finds this one
-            logger.exception("could not delete %s of a withdrawn submission", name)

@@ -18,21 +18,10 @@ from matcher.indexes.graph import GraphIndex
 from matcher.models import Embedding
 from matcher.search import image_owners, search_hotels
 from matcher.tests.conftest import VERSION
-from matcher.tests.embedding_factories import make_room_image, set_active
+from matcher.tests.embedding_factories import make_room_image
 from matcher.tests.test_pgvector import gallery, queries, recall
 from matcher.tests.test_projection import RANK, gallery_queries
 from rooms.models import RoomImage
-
-
-@pytest.fixture
-def graph_dir(settings, tmp_path):
-    settings.MATCHER_GRAPH_DIR = tmp_path / "graphs"
-    return settings.MATCHER_GRAPH_DIR
-
-
-@pytest.fixture
-def served(db, graph_dir):
-    set_active(VERSION)
 
 
 def ids(results):

@@ -22,24 +22,12 @@ from matcher.indexes import snapshot as snapshots
 from matcher.indexes.exact import ExactIndex
 from matcher.indexes.shared import SharedIndex
 from matcher.tests.conftest import VERSION
-from matcher.tests.embedding_factories import set_active
 from matcher.tests.test_pgvector import gallery, queries, recall
 from rooms.models import Chain, Hotel, RoomImage
 from rooms.selectors import HotelFilters, hotels_filtered
 from testsupport import processes as testing
 
 REPO = testing.REPO
-
-
-@pytest.fixture
-def graph_dir(settings, tmp_path):
-    settings.MATCHER_GRAPH_DIR = tmp_path / "graphs"
-    return settings.MATCHER_GRAPH_DIR
-
-
-@pytest.fixture
-def served(db, graph_dir):
-    set_active(VERSION)
 
 
 def ids(results):

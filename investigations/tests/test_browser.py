@@ -22,10 +22,8 @@ from demo import images as demo_images
 from investigations.models import Search
 from investigations.tests.conftest import PASSWORD
 from investigations.tests.test_pages import room_style, seed_hotels
+from testsupport.browser import launch_chromium
 from traffickcam.urls import urlpatterns as project_urlpatterns
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -42,19 +40,8 @@ urlpatterns = [*project_urlpatterns, re_path(r"^media/(?P<name>.+)$", _serve_med
 
 @pytest.fixture
 def chromium(monkeypatch):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
-    # makes around it are still plain synchronous calls (Playwright's documented advice).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium(monkeypatch) as browser:
         yield browser
-        browser.close()
 
 
 def sideways_phone_photo(tmp_path) -> tuple[Path, tuple[int, int]]:

@@ -2,13 +2,11 @@
 Spanish words from the page and from its script, the switcher used with the keyboard, and
 Arabic laid out right to left with nothing wider than the screen."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from rooms.tests import test_pages
 from rooms.tests.test_upload_phone import open_page, photo_files
+from testsupport.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 PHONE = {"width": 390, "height": 844}
@@ -18,18 +16,7 @@ PHONE = {"width": 390, "height": 844}
 def phone_in(monkeypatch):
     """`phone_in("es-ES")`: a phone-sized page whose browser asks for that language
     (Accept-Language and navigator.language), as test_pages.phone otherwise."""
-    if not Path(test_pages.CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{test_pages.CHROMIUM} is missing: CI must install Debian's chromium")
-        pytest.skip(f"{test_pages.CHROMIUM} not installed; browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls around Playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=test_pages.CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with launch_chromium(monkeypatch) as browser:
 
         def new_page(locale):
             context = browser.new_context(
@@ -38,7 +25,6 @@ def phone_in(monkeypatch):
             return context.new_page()
 
         yield new_page
-        browser.close()
 
 
 def html_lang(page) -> tuple[str, str]:

@@ -2,7 +2,6 @@
 /usr/bin/chromium, never a downloaded browser; skipped when absent, except under CI)."""
 
 import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -11,9 +10,8 @@ from accounts.testing import browser_login
 from investigations.permissions import MODERATORS_GROUP
 from rooms.models import Hotel, RoomImage, Submission
 from rooms.tests.test_admin import make_image
+from testsupport.browser import launch_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "correct-horse-battery-staple"
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -21,17 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 @pytest.fixture
 def chromium(monkeypatch):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} not installed; browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls around Playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium(monkeypatch) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

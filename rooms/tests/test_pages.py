@@ -1,12 +1,12 @@
 import os
 import re
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from rooms.models import RoomImage, Submission
+from testsupport.browser import launch_chromium
 
 
 def jpeg(image_bytes, name="room.jpg", color=(120, 80, 40)):
@@ -150,24 +150,10 @@ def test_uploads_are_rate_limited(client, hotel, image_bytes, settings):
     assert Submission.objects.count() == 2
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.fixture
 def phone(monkeypatch, tmp_path):
     """A phone-sized headless Chromium page at a fixed location (Debian's browser only)."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} not installed; browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls around Playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with launch_chromium(monkeypatch) as browser:
         context = browser.new_context(
             viewport={"width": 390, "height": 844},
             is_mobile=True,
@@ -176,7 +162,6 @@ def phone(monkeypatch, tmp_path):
             permissions=["geolocation"],
         )
         yield context.new_page()
-        browser.close()
 
 
 @pytest.mark.slow

@@ -126,11 +126,13 @@ def audit_event(
     action: str,
     client_address=None,
     detail: dict | None = None,
+    search=None,
 ) -> AuditEntry:
-    """One audit row for an event about no one search or case: a login (or a failed
-    one, a lockout, a second factor), a token created, used or revoked, a request
-    refused (403, 404 on a search or case, 429). `username`: what was typed, when
-    there is no user (a failed login); `user`'s own name otherwise."""
+    """One audit row for an event no signed-in person caused on a search or case: a
+    login (or a failed one, a lockout, a second factor), a token created, used or
+    revoked, a request refused (403, 404 on a search or case, 429), a query photo read
+    for the matcher's training (`search`). `username`: what was typed, or who read,
+    when there is no user; `user`'s own name otherwise."""
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     entry = AuditEntry(
         user=user if authenticated else None,
@@ -139,6 +141,9 @@ def audit_event(
         client_address=client_address or None,
         detail=detail or {},
     )
+    if search is not None:
+        entry.search_id, entry.case_id = search.pk, search.case_id
+        entry.query_sha256 = search.query_sha256
     return _append(entry)
 
 

@@ -277,6 +277,8 @@ class AuditEntry(models.Model):
         LEGAL_HOLD_RELEASE = "legal_hold_release"
         # A photo sent for a suggested erase mask (processed, not stored).
         SUGGEST_MASK = "suggest_mask"
+        # A query photo read to train the matcher on its verdicts (no person asked).
+        TRAINING = "training"
         # Events about no one search or case (`audit_event`); `detail` says more.
         LOGIN = "login"
         LOGIN_FAILED = "login_failed"

@@ -2,7 +2,8 @@
 
 `train` fits a learned whitening (`retrieval.whitening`) on the raw vectors the search
 is built from, with the hotel of each photo as its label, plus person-erased copies of
-a sample of photos (so a masked query lands near its unmasked room). It scores the map
+a sample of photos (so a masked query lands near its unmasked room), plus the queries
+investigators confirmed (`matcher.decisions`; their rejections test the fit). It scores the map
 on held-out gallery photos (hotel top-1 of each held-out photo against every other
 photo, as a deployed search sees a known hotel) beside the serving model, and promotes
 it only when it is better. Promotion (`matcher.tasks.promote`) writes the whitened
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from matcher import embedding
+from matcher import decisions, embedding
 from matcher.indexes import searchable_embeddings
 from matcher.models import Embedding, IndexState, LearnedWhitening
 from matcher.whitened import PROMOTING, RETIRED, SERVING, raw_version, serving_whitening
@@ -105,21 +106,23 @@ def train(*, shrinkage=SHRINKAGE, power=POWER, masked_sample=MASKED_SAMPLE, extr
         sample = np.random.default_rng(1).permutation(train_rows)[:masked_sample]
         copies, copy_hotels = masked_copies(data, sample, extractor or embedding.get_extractor())
         vectors, labels = np.concatenate([vectors, copies]), np.concatenate([labels, copy_hotels])
+    decided = decisions.read(lambda: extractor or embedding.get_extractor())
+    confirmed, confirmed_hotels = decisions.fit_rows(decided, data.image_ids, data.hotels)
+    if len(confirmed):
+        vectors = np.concatenate([vectors, confirmed])
+        labels = np.concatenate([labels, confirmed_hotels])
     learned = whitening.fit(vectors, labels.tolist(), shrinkage=shrinkage, power=power)
-    serving = serving_whitening()
-    served = serving.whitening().apply(data.vectors) if serving else data.vectors
-    scores = {
-        "queries": len(held),
-        "serving": heldout_top1(served, data.hotels, held),
-        "candidate": heldout_top1(learned.apply(data.vectors), data.hotels, held),
-    }
+    scores = heldout_scores(data, held, decided, learned)
     better = len(held) > 0 and scores["candidate"] > scores["serving"]
+    if "decisions" in scores:  # investigators' verdicts ordered worse: not promoted
+        better = better and scores["decisions"]["candidate"] >= scores["decisions"]["serving"]
+    params = {"shrinkage": shrinkage, "power": power, "masked_copies": masked_sample}
     row, _ = LearnedWhitening.objects.update_or_create(
         key=f"{version}:lw{learned.sha256[:8]}",
         defaults={
             "base_version": version,
             "data": learned.to_bytes(),
-            "params": {"shrinkage": shrinkage, "power": power, "masked_copies": masked_sample},
+            "params": {**params, "confirmed_queries": len(confirmed)},
             "photos": len(train_rows),
             "hotels": len(np.unique(labels)),
             "heldout": scores,
@@ -128,6 +131,23 @@ def train(*, shrinkage=SHRINKAGE, power=POWER, masked_sample=MASKED_SAMPLE, extr
     )
     logger.info("learned whitening %s: held-out top-1 %s (%s)", row.key, scores, row.state)
     return row  # promoting: `matcher.tasks.promote` writes its vectors
+
+
+def heldout_scores(data: Gallery, held, decided, learned) -> dict:
+    """Held-out hotel top-1 of the serving map and the candidate, and (when investigators
+    judged held-out queries) how often each orders confirmed photos above rejected."""
+    serving = serving_whitening()
+    served = serving.whitening().apply if serving else (lambda vectors: vectors)
+    scores = {
+        "queries": len(held),
+        "serving": heldout_top1(served(data.vectors), data.hotels, held),
+        "candidate": heldout_top1(learned.apply(data.vectors), data.hotels, held),
+    }
+    pairs, serving_share = decisions.pair_accuracy(decided, data.image_ids, data.vectors, served)
+    if pairs:
+        _, share = decisions.pair_accuracy(decided, data.image_ids, data.vectors, learned.apply)
+        scores["decisions"] = {"pairs": pairs, "serving": serving_share, "candidate": share}
+    return scores
 
 
 def whiten_range(whitening_id: int, first_image: int, last_image: int) -> int:

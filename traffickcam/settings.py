@@ -349,6 +349,11 @@ if MATCHER_INDEX_BACKEND.startswith(
 # the pages showed what the exact index shows in 20 queries of 20; 500: 0.98, 18 of 20).
 MATCHER_GRAPH_DIR = Path(env_str("MATCHER_GRAPH_DIR", str(BASE_DIR / "var" / "graphs")))
 MATCHER_GRAPH_SHORTLIST = env_int("MATCHER_GRAPH_SHORTLIST", 700, minimum=10)
+# Investigators' verdicts on matches, read by `train_descriptor` (matcher.decisions):
+# a dotted path to an iterable of decided queries; empty = train on gallery labels only.
+MATCHER_DECISIONS_SOURCE = env_str(
+    "MATCHER_DECISIONS_SOURCE", "investigations.training.decided_queries"
+)
 # Where the exported ONNX model is cached (regenerated when missing).
 MATCHER_CACHE_DIR = Path(env_str("MATCHER_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from matcher import learning, services, tasks
+from matcher import decisions, learning, services, tasks
 from matcher.embedding import EMBEDDING, store_embedding
 from matcher.models import Embedding, IndexState, LearnedWhitening
 from matcher.tests.embedding_factories import add_embedding, make_room_image, set_active
@@ -129,3 +129,84 @@ def test_one_hotel_cannot_be_learned_from(db):
     set_active(RAW)
     with pytest.raises(ValueError, match="two hotels"):
         learning.train(masked_sample=0)
+
+
+# --- investigators' verdicts (matcher.decisions) ---
+
+DECIDED = []  # what the test source yields; set by each test
+SHARED = 0.5  # of the near photo's within-hotel dims the query shares
+
+
+def decided_source():
+    return list(DECIDED)
+
+
+class VectorDescriber:
+    """Describes a 'photo' that already is its vector (the decided queries below)."""
+
+    def describe_images(self, images, masks):
+        return np.stack(images).astype(np.float32)
+
+
+def keys_held_out(held: bool, count: int) -> list[str]:
+    return [k for k in (f"search:{n}" for n in range(200)) if decisions._held_out(k) == held][
+        :count
+    ]
+
+
+@pytest.fixture
+def decided(settings):
+    settings.MATCHER_DECISIONS_SOURCE = "matcher.tests.test_learning.decided_source"
+    DECIDED.clear()
+    yield DECIDED
+    DECIDED.clear()
+
+
+def gallery_rows(hotel):
+    rows = Embedding.objects.filter(model_version=RAW, image__submission__hotel=hotel)
+    return [(row.image_id, row.as_array()) for row in rows.order_by("image_id")]
+
+
+def test_confirmed_queries_join_their_hotels_photos_in_the_fit(noisy_gallery, decided):
+    rejected = gallery_rows(noisy_gallery[-1])[0][0]
+    for key, hotel in zip(keys_held_out(False, 3), noisy_gallery, strict=False):
+        confirmed, vector = gallery_rows(hotel)[0]
+        decided.append(
+            decisions_query(key, vector + 0.01, confirmed=[confirmed], rejected=[rejected])
+        )
+    # Contradictory verdicts (photos of two hotels confirmed) teach nothing: left out.
+    two = [gallery_rows(noisy_gallery[0])[1][0], gallery_rows(noisy_gallery[1])[1][0]]
+    decided.append(decisions_query(keys_held_out(False, 4)[3], np.ones(DIM), confirmed=two))
+    row = learning.train(masked_sample=0, extractor=VectorDescriber())
+    assert row.params["confirmed_queries"] == 3
+    assert "decisions" not in row.heldout  # none held out: nothing to test the fit on
+
+
+def test_a_whitening_that_orders_held_out_verdicts_worse_is_refused(noisy_gallery, decided):
+    """The gallery says photos of a hotel differ along dims 16-31 (so the whitening
+    plays them down); investigators confirmed matches that agree only along those dims."""
+    pairs = zip(noisy_gallery, noisy_gallery[1:], strict=False)
+    for key, (hotel, other) in zip(keys_held_out(True, 4), pairs, strict=False):
+        (near, near_vector), (far, _) = gallery_rows(other)[0], gallery_rows(hotel)[0]
+        query = np.concatenate([gallery_rows(hotel)[1][1][:16], SHARED * near_vector[16:]])
+        decided.append(decisions_query(key, query, confirmed=[near], rejected=[far]))
+    row = learning.train(masked_sample=0, extractor=VectorDescriber())
+    assert row.heldout["candidate"] > row.heldout["serving"]  # better on the gallery...
+    verdicts = row.heldout["decisions"]
+    assert verdicts["pairs"] == 4
+    assert verdicts["candidate"] < verdicts["serving"]  # ...worse on the verdicts
+    assert row.state == LearnedWhitening.State.REFUSED
+    assert row.params["confirmed_queries"] == 0  # held-out queries never join the fit
+
+
+def decisions_query(key, vector, *, confirmed=(), rejected=()):
+    from types import SimpleNamespace
+
+    vector = np.asarray(vector, dtype=np.float32)
+    return SimpleNamespace(
+        key=key,
+        image=vector / np.linalg.norm(vector),
+        mask=None,
+        confirmed=tuple(confirmed),
+        rejected=tuple(rejected),
+    )

@@ -1,10 +1,11 @@
 """`manage.py train_descriptor`: learn a whitening from the gallery's hotel labels.
 
 Fits on the raw vectors the search is built from (and person-erased copies of a
-sample of photos), scores it on held-out gallery photos beside the serving model, and
-promotes it only when it is better: Celery batches then write the whitened vectors and
-the search switches once they are complete. The same work runs as the Celery
-task `matcher.tasks.train_descriptor`.
+sample of photos, and the queries investigators confirmed: `matcher.decisions`),
+scores it on held-out gallery photos beside the serving model, and promotes it only
+when it is better: Celery batches then write the whitened vectors and the search
+switches once they are complete. The same work runs as the Celery task
+`matcher.tasks.train_descriptor`.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -33,8 +34,16 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         scores = row.heldout
+        verdicts = scores.get("decisions")
+        judged = (
+            f"; held-out verdicts ordered right {verdicts['candidate']:.3f} against "
+            f"{verdicts['serving']:.3f} served ({verdicts['pairs']} pairs)"
+            if verdicts
+            else ""
+        )
         self.stdout.write(
-            f"{row.key}: {row.photos} photos of {row.hotels} hotels; held-out hotel top-1 "
+            f"{row.key}: {row.photos} photos of {row.hotels} hotels and "
+            f"{row.params.get('confirmed_queries', 0)} confirmed queries; held-out hotel top-1 "
             f"{scores['candidate']:.3f} against {scores['serving']:.3f} served "
-            f"({scores['queries']} photos): {row.state}"
+            f"({scores['queries']} photos){judged}: {row.state}"
         )

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from retrieval import context as hotel_context
 from retrieval import pca, whitening
 from retrieval.descriptors import query_similarity
 from retrieval.errors import EmptyQueryError
@@ -28,6 +29,8 @@ from retrieval.occlusion import LEVELS, occlude, person_mask
 from retrieval.verification import RerankConfig, rerank
 
 CHUNK = 32  # images per progress step
+DEPTH_HOTELS = 10  # hotels scored by the hotel metrics (top-10): the context's k
+CONTEXT_BELOW = 10.0  # photos of hotels not leading stay below those re-scored in context
 DEFAULT_RERANK = RerankConfig()
 DEFAULT_LOCAL = LocalConfig()
 
@@ -42,6 +45,7 @@ def evaluate(
     reduce_dim=None,
     learned=None,
     fit_on=None,
+    context=True,
 ):
     """Score `extractor` on dataset `items`; returns a JSON-ready dict.
 
@@ -52,6 +56,10 @@ def evaluate(
     learned: a `LearnedLever` (learned whitening) fitted without the queries it scores,
     under `learned.protocol` ("known" or "unseen" hotels, see `fit_folds`), or on the
     labelled items `fit_on` (another dataset) when given.
+    context: re-score the leading hotels' photos in their hotel's context
+    (`retrieval.context`, part of the serving model), with the labels a deployed
+    gallery has: every photo's where every photo is a query (the query itself left out
+    of its hotel's context), the non-query photos' where the set has a query column.
     """
     unknown = set(occlusions) - {"none", *LEVELS}
     if unknown:
@@ -98,6 +106,8 @@ def evaluate(
     ctx = _Context(extractor, items, images, queries, gallery, local, rerank_config, local_config)
     ctx.components = components
     ctx.folds = None
+    ctx.context_labels = _context_labels(items, queries) if context else None
+    result["context"] = {"neighbours": hotel_context.NEIGHBOURS} if context else None
     if learned is not None:
         started = time.perf_counter()
         ctx.folds = fit_folds(ctx, learned, fit_on)
@@ -190,14 +200,52 @@ def _reduced(ctx, query_vectors):
 
 
 def _similarity(ctx, query_vectors):
-    """(Q, G) best-turn cosine of each query to the gallery, in the learned space if any."""
+    """(Q, G) best-turn cosine of each query to the gallery, in the learned space if any,
+    and in hotel context when the context lever is on."""
     if ctx.folds is None:
-        return query_similarity(_reduced(ctx, query_vectors), ctx.gallery)
+        queries = _reduced(ctx, query_vectors)
+        return _in_context(ctx, queries, ctx.gallery, np.arange(len(ctx.queries)))
     similarity = np.empty((len(ctx.queries), len(ctx.gallery)), dtype=np.float32)
     for rows, learned in ctx.folds:
         gallery = learned.apply(ctx.gallery)
-        similarity[rows] = query_similarity(learned.apply(query_vectors[rows]), gallery)
+        similarity[rows] = _in_context(ctx, learned.apply(query_vectors[rows]), gallery, rows)
     return similarity
+
+
+def _context_labels(items, queries) -> np.ndarray:
+    groups = sorted({item.group for item in items})
+    labels = np.array([groups.index(item.group) for item in items])
+    if len(queries) < len(items):  # a query column: its photos' labels are not known
+        labels[queries] = hotel_context.UNLABELLED
+    return labels
+
+
+def _in_context(ctx, queries, gallery, rows):
+    """Similarities of `queries` (the queries at positions `rows`, turned) to the
+    gallery; with the context lever, each query's leading hotels re-scored in context
+    (photos of the other hotels kept below them, in their plain order), as
+    `matcher.search` does."""
+    similarity = query_similarity(queries, gallery)
+    labels = ctx.context_labels
+    if labels is None:
+        return similarity
+    blended = hotel_context.context_vectors(gallery, labels)
+    scored = similarity - CONTEXT_BELOW
+    for i, row in enumerate(rows):
+        item = ctx.queries[row]
+        plain = similarity[i].copy()
+        plain[item] = -np.inf
+        order = np.argsort(-plain, kind="stable")
+        keys = [("photo", g) if labels[g] == hotel_context.UNLABELLED else labels[g] for g in order]
+        leading = hotel_context.leading_hotels(keys[:-1], DEPTH_HOTELS)
+        photos = np.array([g for g, key in zip(order[:-1], keys, strict=False) if key in leading])
+        vectors = blended[photos]
+        if labels[item] != hotel_context.UNLABELLED:  # its hotel's context without it
+            own = labels[photos] == labels[item]
+            vectors = vectors.copy()
+            vectors[own] = hotel_context.context_vectors(gallery[photos[own]], labels[photos[own]])
+        scored[i, photos] = (queries[i] @ vectors.T).max(axis=0)
+    return scored
 
 
 def _ranked_metrics(ctx, query_vectors, query_local=None):

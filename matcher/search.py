@@ -9,6 +9,10 @@ into hotels and chains is `retrieval.ranking` (aggregation: its docstring).
 Query turns: `matcher.services.describe_query` describes the query upright and turned
 90/180/270° (photos whose orientation was lost); each image scores its best turn.
 
+Hotel context (`matcher.context`): the first round's leading hotels (at least 30) are
+re-scored, every live photo of theirs blended with its hotel's three nearest photos
+(`retrieval.context`); the plain cosine stays each match's evidence.
+
 Re-ranking (when the search is given the query's local features, as investigator
 searches are): before aggregation, the `RerankConfig.top_k` (30) best neighbours by
 cosine are verified with SIFT (up to 1000 keypoints) + RANSAC (`matcher.live_rerank`,
@@ -16,14 +20,15 @@ the same `rerank()` the evaluation scores). A match with at least `min_inliers` 
 homography inliers scores ``cos + weight * min(inliers, cap) / cap`` (weight 0.5,
 cap 40), so up to cos + 0.5; an unverified one, one beyond the top 30, or one without
 stored keypoints keeps its cosine.
-Image scores (``matches[].score``), and so hotel scores with ``"max"``, are therefore
-in [-1, 1.5].
+Image scores (``matches[].score``: the score in context, plus the lift), and so hotel
+scores with ``"max"``, are therefore in [-1, 1.5].
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from matcher.context import in_hotel_context
 from matcher.indexes import Neighbours, get_index, searchable_images
 from matcher.live_rerank import rerank_neighbours
 from matcher.results import (
@@ -112,16 +117,17 @@ def _neighbours_for_hotels(
             neighbours, first = first, None
         else:
             neighbours = search_turns(index, query_vec, k_images, restriction)
+        found = len(neighbours)
         owners = getattr(neighbours, "owners", None)  # read with the vectors (pgvector)
-        cosines = dict(neighbours)
-        neighbours, inliers = rerank_neighbours(neighbours, query_features)
         if owners is None:
             owners = image_owners(image_id for image_id, _ in neighbours)
-        image_hotel = {pk: hotel_id for pk, (hotel_id, _) in owners.items()}
+        context = in_hotel_context(neighbours, owners, query_vec, k)
+        neighbours, inliers = rerank_neighbours(context.neighbours, query_features)
+        image_hotel = {pk: hotel_id for pk, (hotel_id, _) in context.owners.items()}
         hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
-        if len(hits) >= k or exhausted(index, len(neighbours), k_images, previous):
-            return hits, owners, Evidence(cosines, inliers)
-        k_images, previous = k_images * 4, len(neighbours)
+        if len(hits) >= k or exhausted(index, found, k_images, previous):
+            return hits, context.owners, Evidence(context.cosines, inliers)
+        k_images, previous = k_images * 4, found
 
 
 def exhausted(index, found: int, asked: int, previous: int | None) -> bool:
@@ -145,12 +151,17 @@ def search_photo_set(index, query_vecs, k, restriction) -> list | None:
     """First-round neighbours of each photo of a set, from one `search_many` call.
 
     Photos of one room share the index's fixed costs (catch-up, filter, liveness) and
-    its walk call; None when the backend searches one query at a time.
+    its walk call, and (`SharedIndex`) one walk budget: only each photo's likely turns
+    are walked in full. None when the backend searches one query at a time.
     """
     if not hasattr(index, "search_many") or restriction is None:
         return None
     turns, size = [np.atleast_2d(vec) for vec in query_vecs], first_round_size(k)
-    found = index.search_many(np.concatenate(turns), size, **restriction)
+    views = {len(photo) for photo in turns}  # each photo's views, walked as a budget
+    budget = (
+        {"turns": views.pop()} if len(views) == 1 and getattr(index, "budgets_sets", False) else {}
+    )
+    found = index.search_many(np.concatenate(turns), size, **restriction, **budget)
     firsts, start = [], 0
     for photo in turns:
         mine = found[start : start + len(photo)]

@@ -349,6 +349,9 @@ if MATCHER_INDEX_BACKEND.startswith(
 # the pages showed what the exact index shows in 20 queries of 20; 500: 0.98, 18 of 20).
 MATCHER_GRAPH_DIR = Path(env_str("MATCHER_GRAPH_DIR", str(BASE_DIR / "var" / "graphs")))
 MATCHER_GRAPH_SHORTLIST = env_int("MATCHER_GRAPH_SHORTLIST", 700, minimum=10)
+# The leading hotels re-scored in their hotel's context (matcher.context; docs/benchmarks.md,
+# "Hotel context": +0.04 clean and +0.04 masked hotel top-1 on hotel rooms).
+MATCHER_HOTEL_CONTEXT = env_bool("MATCHER_HOTEL_CONTEXT", True)
 # Investigators' verdicts on matches, read by `train_descriptor` (matcher.decisions):
 # a dotted path to an iterable of decided queries; empty = train on gallery labels only.
 MATCHER_DECISIONS_SOURCE = env_str(

@@ -90,7 +90,8 @@ def add_photos(hotel, similarities, **fields):
 
 
 @pytest.fixture
-def active(db):
+def active(db, settings):
+    settings.MATCHER_HOTEL_CONTEXT = False  # scores here are the plain cosines: tested apart
     set_active(VERSION)
 
 
@@ -240,3 +241,30 @@ def test_an_approximate_index_short_of_what_it_holds_is_asked_again(active, monk
     monkeypatch.setattr(search_module, "get_index", lambda: index)
     assert names(search_hotels(QUERY, k=3)) == ["Crowded", "Far A", "Far B"]
     assert index.asked == [100, 400]
+
+
+def test_in_context_a_hotel_whose_photos_agree_outranks_one_lucky_photo(active, settings):
+    """Four photos of "Agreeing" resemble the query a little less than the one close
+    photo of "Lucky" does, but they resemble each other: in context they win."""
+    add_photos(add_hotel("Lucky"), [0.8, 0.1, 0.05, 0.0])
+    agreeing = add_photos(add_hotel("Agreeing"), [0.75, 0.75, 0.75, 0.75])
+    assert names(search_hotels(QUERY, k=2)) == ["Lucky", "Agreeing"]  # plain cosines
+    settings.MATCHER_HOTEL_CONTEXT = True
+    outcome = search_hotels(QUERY, k=2)
+    assert names(outcome) == ["Agreeing", "Lucky"]
+    match = outcome.hotels[0]["matches"][0]
+    assert match["image_id"] in {image.pk for image in agreeing}
+    assert match["cosine"] == pytest.approx(0.75, abs=1e-4)  # the evidence stays plain
+    assert match["score"] > 0.85  # the score it ranked by: in its hotel's context
+
+
+def test_in_context_a_hidden_photo_is_no_part_of_its_hotel(active, settings):
+    settings.MATCHER_HOTEL_CONTEXT = True
+    agreeing = add_photos(add_hotel("Agreeing"), [0.75, 0.75, 0.75, 0.75])
+    RoomImage.objects.filter(pk__in=[image.pk for image in agreeing[1:]]).update(
+        status=RoomImage.Status.HIDDEN
+    )
+    (hotel,) = search_hotels(QUERY, k=2).hotels
+    # Alone again: its score is its own cosine, not one lifted by the hidden photos.
+    assert [m["image_id"] for m in hotel["matches"]] == [agreeing[0].pk]
+    assert hotel["score"] == pytest.approx(0.75, abs=1e-4)

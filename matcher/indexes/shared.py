@@ -50,12 +50,19 @@ EXACT_ROWS = 20_000  # at or below: scan those rows exactly (city: ~2 ms at 1M, 
 AUTO_BUILD_ROWS = 20_000  # a gallery this small is snapshotted by the first search
 DELTA_WARN_ROWS = 100_000  # each search scans the delta exactly: warn as it grows
 FILTERED_EF_FACTOR = 2  # a filtered walk skips rows it may not return: look further
+# A set of photos (`turns` per photo): each turn is first probed this deep, and only the
+# turns within TURN_MARGIN of their photo's best probe are walked in full. On hotel rooms
+# the upright turn wins 98 % of a query's top-10 images and a margin of 0.1 leaves
+# 0.02 % of them to a turn not walked (1.4 turns walked of 4: docs/benchmarks.md).
+PROBE_EF = 64
+TURN_MARGIN = 0.1
 
 
 class SharedIndex:
     """`VectorIndex` over the served snapshot (see the module docstring)."""
 
     accepts_filters = True
+    budgets_sets = True  # search_many(turns=...): see `View.probe_turns`
 
     def __init__(self, shortlist: int | None = None):
         self.shortlist = shortlist or settings.MATCHER_GRAPH_SHORTLIST
@@ -77,8 +84,14 @@ class SharedIndex:
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         return self.search_many(query[None, :], k, image_ids=image_ids, filters=filters)[0]
 
-    def search_many(self, queries, k, image_ids=None, filters: HotelFilters | None = None):
-        """`search` for each of the (Q, D) `queries`, sharing everything but the walks."""
+    def search_many(
+        self, queries, k, image_ids=None, filters: HotelFilters | None = None, turns: int = 0
+    ):
+        """`search` for each of the (Q, D) `queries`, sharing everything but the walks.
+
+        `turns`: the queries are the photos of a set, `turns` consecutive rows each (a
+        photo's views): the walks are budgeted per photo (`PROBE_EF`, `TURN_MARGIN`).
+        """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         view = self.current_view(IndexState.get().active_version)
         if view is None:
@@ -87,7 +100,13 @@ class SharedIndex:
                 self.fallback.search(query, k, image_ids=image_ids, hotels=hotels)
                 for query in queries
             ]
-        return view.search(queries, k, self.shortlist, filters, image_ids)
+        return view.search(queries, k, self.shortlist, filters, image_ids, turns)
+
+    def hotel_photos(self, hotel_ids):
+        """(image ids, hotel ids, chain ids (-1: none), vectors) of these hotels' live
+        photos, from the mapped snapshot; None when no snapshot is served."""
+        view = self.current_view(IndexState.get().active_version)
+        return None if view is None else view.hotel_photos(np.asarray(hotel_ids, np.int64))
 
     def current_view(self, version: str):
         """The view to search now, opening a newer build in the background if any."""
@@ -243,7 +262,7 @@ class View(LiveRows):
 
     # --- searching ---
 
-    def search(self, queries, k, shortlist, filters, image_ids=None) -> list[Neighbours]:
+    def search(self, queries, k, shortlist, filters, image_ids=None, turns=0) -> list[Neighbours]:
         """Top-k of each of the (Q, D) `queries` (the turns of a photo, the photos of a set).
 
         One catch-up, one selection, one walk call, one read of the candidates' vectors
@@ -258,7 +277,8 @@ class View(LiveRows):
         if k <= 0:
             return [Neighbours([], owners={}) for _ in queries]
         while True:
-            found, owners = self._top_k(queries, k, max(shortlist, k + k // 2), filters, image_ids)
+            size = max(shortlist, k + k // 2)
+            found, owners = self._top_k(queries, k, size, filters, image_ids, turns)
             # Liveness only (owners come with the rows): one primary-key probe per result.
             gone = still_gone(list(owners)) | moved_out(owners, filters)
             if not gone:
@@ -268,11 +288,11 @@ class View(LiveRows):
             with self.lock:
                 self.drop_images(gone)
 
-    def _top_k(self, queries, k, size, filters, image_ids):
+    def _top_k(self, queries, k, size, filters, image_ids, turns=0):
         """(each query's top-k, {image id: (hotel id, chain id)} of the images in them)."""
         selection = self.selection(filters, image_ids)
         # The union of every query's candidates, read once and in file order.
-        rows = np.unique(self.snapshot_candidates(queries, size, selection))
+        rows = np.unique(self.snapshot_candidates(queries, size, selection, turns))
         snapshot, delta = self.snapshot, self.delta  # each read once: swapped, never edited
         delta_rows = delta.rows(filters, selection.hotel_ids, image_ids)
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
@@ -289,6 +309,20 @@ class View(LiveRows):
             chain = int(chains[where[pk]])
             owners[pk] = (int(hotels[where[pk]]), None if chain < 0 else chain)
         return found, owners
+
+    def hotel_photos(self, hotel_ids: np.ndarray):
+        """See `SharedIndex.hotel_photos`: the hotels' rows (contiguous: rows are sorted
+        by hotel) minus dead ones, and their rows in the delta."""
+        snapshot, delta = self.snapshot, self.delta
+        rows = ranges_rows(snapshot.hotel_rows(np.sort(hotel_ids)))
+        rows = rows[~self.dead[rows]]
+        extra = delta.rows(None, hotel_ids)
+        return (
+            np.concatenate([snapshot.image_ids[rows], delta.image_ids[extra]]),
+            np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[extra]]),
+            np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]]),
+            np.concatenate([snapshot.vectors[rows], delta.vectors[extra]]),
+        )
 
     def selection(self, filters, image_ids) -> "Selection":
         """Snapshot rows allowed by the filters (None: all), and the hotels when queried."""
@@ -310,7 +344,7 @@ class View(LiveRows):
             rows = matching if rows is None else rows[matching]
         return Selection(rows, None)
 
-    def snapshot_candidates(self, queries, size, selection) -> np.ndarray:
+    def snapshot_candidates(self, queries, size, selection, turns=0) -> np.ndarray:
         """Snapshot rows to re-score: each query's nearest `size` allowed, or all allowed."""
         rows = selection.rows
         if rows is not None:
@@ -319,7 +353,11 @@ class View(LiveRows):
                 return rows
             if len(rows) <= EXACT_ROWS:
                 return self.scan(queries, size, rows)
-        labels = self.walk(queries, size, rows)
+        probed, walked = np.empty(0, dtype=np.int64), queries
+        if turns and len(queries) > turns:  # a set of photos
+            probed, chosen = self.probe_turns(queries, turns, rows)
+            walked = queries[chosen]
+        labels = np.concatenate([probed, self.walk(walked, size, rows)])
         if rows is not None and (labels < 0).any():
             # The filtered walk found fewer than `size` allowed rows (a few % of the
             # gallery, clustered away from the query): read as "no more", it would cut
@@ -334,9 +372,21 @@ class View(LiveRows):
         nearest = np.argpartition(-scores, size - 1, axis=0)[:size]
         return rows[nearest.reshape(-1)]
 
-    def walk(self, queries, size, rows) -> np.ndarray:
+    def probe_turns(self, queries, turns, rows) -> tuple[np.ndarray, np.ndarray]:
+        """(labels of a shallow walk of every query, the queries to walk in full).
+
+        A set's photos are `turns` views each; a photo's view whose best probe is more
+        than `TURN_MARGIN` below its best view's is not walked further (what its probe
+        found is still re-scored): a set costs about one full walk per photo, not four.
+        """
+        labels, scores = self.walk(queries, PROBE_EF, rows, with_scores=True)
+        best = scores.reshape(len(queries), PROBE_EF)[:, 0].reshape(-1, turns)
+        walked = best >= best.max(axis=1, keepdims=True) - TURN_MARGIN
+        return labels, np.flatnonzero(walked.reshape(-1))
+
+    def walk(self, queries, size, rows, with_scores=False):
         """The FAISS walk's labels, restricted in native code to `rows` (None: all) minus
-        dead rows."""
+        dead rows; with their inner products (in the graph's space) if asked."""
         import faiss
 
         snapshot = self.snapshot
@@ -352,8 +402,9 @@ class View(LiveRows):
             bits = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(len(snapshot), faiss.swig_ptr(bits))
             params.sel = selector
-        _, labels = snapshot.graph.search(queries, size, params=params)
-        return labels.reshape(-1)  # -1 where fewer than `size` were found
+        scores, labels = snapshot.graph.search(queries, size, params=params)
+        labels = labels.reshape(-1)  # -1 where fewer than `size` were found
+        return (labels, scores.reshape(-1)) if with_scores else labels
 
     # --- `LiveRows` hooks ---
 

@@ -21,6 +21,7 @@ from matcher.indexes import shared as shared_index
 from matcher.indexes import snapshot as snapshots
 from matcher.indexes.exact import ExactIndex
 from matcher.indexes.shared import SharedIndex
+from matcher.models import Embedding
 from matcher.tests.conftest import VERSION
 from matcher.tests.test_pgvector import gallery, queries, recall
 from rooms.models import Chain, Hotel, RoomImage
@@ -259,6 +260,28 @@ def test_a_photo_set_is_ranked_as_its_photos_one_by_one(served, settings):
     index_module.reset_index()
 
 
+def test_a_photo_set_walks_in_full_only_the_turns_its_probes_point_to(served, settings):
+    from matcher import indexes as index_module
+    from matcher.search import search_hotels_set
+
+    _, rng = gallery()
+    settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
+    index_module.reset_index()
+    index = index_module.get_index()
+    search_hotels_set([queries(rng, 1)[0]], k=5)  # opens the view
+    walks, real = [], index.view.walk
+    index.view.walk = lambda q, size, *a, **kw: (
+        walks.append((len(q), size)) or real(q, size, *a, **kw)
+    )
+    # Photos of the gallery upright; their other turns resemble nothing in it.
+    upright = [row.as_array() for row in Embedding.objects.order_by("pk")[:3]]
+    photos = [np.stack([query, -query, -query, -query]) for query in upright]
+    search_hotels_set(photos, k=5)
+    # Every turn probed; only the upright ones (the others are far from everything) in full.
+    assert walks == [(12, shared_index.PROBE_EF), (3, index.shortlist)]
+    index_module.reset_index()
+
+
 def test_the_nightly_task_builds_only_for_the_shared_backend(served, settings):
     from matcher.tasks import rebuild_shared_index
 
@@ -278,7 +301,9 @@ def test_bench_index_measures_the_shared_index(db, graph_dir, capsys):
     assert "snapshot" in report and "catches up in" in report
     rows = {line.split()[0]: line.split() for line in report.splitlines() if line.startswith("   ")}
     assert float(rows["none"][-1]) >= 0.95 and float(rows["country"][-1]) >= 0.95
-    assert out.count("index time p50: one photo") == 2  # exact, then shared
+    assert out.count("index time p50 (") == 4  # exact, then shared; two turn models each
+    budgeted = [line for line in report.splitlines() if "every turn walked in full" in line]
+    assert len(budgeted) == 2 and all("fused top-10 hotels found" in line for line in budgeted)
 
 
 def test_a_large_gallery_searches_the_database_until_its_snapshot_is_built(
@@ -341,3 +366,34 @@ def test_a_filtered_walk_that_comes_back_short_is_scanned_instead(served, monkey
 
 def hotels_of(found):
     return {hotel_id for hotel_id, _ in found.owners.values()}
+
+
+def test_hotel_context_reads_the_snapshot_as_the_database_would(served, settings):
+    """The photos blended in a hotel's context: the live ones, built or added since."""
+    from matcher import context
+    from matcher import indexes as index_module
+    from matcher.embedding import EMBEDDING, store_embedding
+    from matcher.tests.embedding_factories import make_room_image
+
+    hotels, rng = gallery()
+    call_command("shared_index")
+    wanted = [hotels[3].pk, hotels[7].pk]
+    hidden = RoomImage.objects.filter(submission__hotel=hotels[3]).first()
+    RoomImage.objects.filter(pk=hidden.pk).update(status=RoomImage.Status.HIDDEN)
+    added = make_room_image(hotels[7], status=EMBEDDING)
+    assert store_embedding(added.pk, VERSION, queries(rng, 1)[0], expect=EMBEDDING)
+
+    def photos():
+        ids, hotel_ids, chains, vectors = context.hotel_photos(wanted)
+        order = np.argsort(ids)
+        return ids[order], hotel_ids[order], chains[order], vectors[order]
+
+    from_database = photos()  # the default backend has no snapshot to read
+    settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
+    index_module.reset_index()
+    index_module.get_index().search(queries(rng, 1)[0], 5)  # opens and catches up
+    from_snapshot = photos()
+    index_module.reset_index()
+    assert hidden.pk not in from_snapshot[0] and added.pk in from_snapshot[0]
+    for ours, theirs in zip(from_snapshot, from_database, strict=True):
+        assert np.array_equal(ours, theirs)

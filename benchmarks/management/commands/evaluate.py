@@ -8,6 +8,7 @@ By default the global top-K is re-ranked by SIFT geometric verification
 import json
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from retrieval.whitening import POWER, SHRINKAGE
@@ -32,6 +33,12 @@ class Command(BaseCommand):
             dest="rerank",
             action="store_false",
             help="rank by the global descriptor only (no local-feature verification)",
+        )
+        parser.add_argument(
+            "--no-context",
+            dest="context",
+            action="store_false",
+            help="rank each photo alone (no hotel context: retrieval.context)",
         )
         parser.add_argument("--backbone", help="a backbone of the registry (default: the setting)")
         parser.add_argument("--resolution", type=int, help="long side the network sees (px)")
@@ -65,7 +72,16 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, dataset, occlusion, as_json, limit, rerank=True, reduce=None, **options
+        self,
+        *args,
+        dataset,
+        occlusion,
+        as_json,
+        limit,
+        rerank=True,
+        reduce=None,
+        context=True,
+        **options,
     ):
         levers = {
             name: options[name]
@@ -119,6 +135,7 @@ class Command(BaseCommand):
                     reduce_dim=reduce,
                     learned=learned,
                     fit_on=fit_on,
+                    context=context and settings.MATCHER_HOTEL_CONTEXT,
                 )
             except ValueError as exc:  # e.g. --fit-on shares photos with --dataset
                 raise CommandError(str(exc)) from exc

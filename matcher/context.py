@@ -1,0 +1,75 @@
+"""The leading hotels' photos re-scored in their hotel's context (`retrieval.context`).
+
+After the index's first round, the hotels its neighbours lead with (at least 30) are
+re-scored: every live photo of those hotels, blended with its hotel's nearest photos,
+against the query's turns. Photos of the other hotels fall out of the ranking (they
+ranked below all of these). The photos' vectors come from the index where it maps them
+(`SharedIndex`), else from one database query; the plain cosine of each photo stays the
+evidence the heat maps explain. Off with the setting `MATCHER_HOTEL_CONTEXT=0`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+
+from matcher.indexes import get_index, searchable_embeddings
+from matcher.models import IndexState
+from retrieval.context import context_vectors, leading_hotels
+
+
+@dataclass
+class InContext:
+    neighbours: list  # [(image id, score in context)], best first
+    owners: dict  # {image id: (hotel id, chain id)}
+    cosines: dict  # {image id: plain cosine}: the evidence shown
+
+
+def in_hotel_context(neighbours, owners: dict, query_vec, k: int) -> InContext:
+    """`neighbours` ((image id, cosine), best first) re-ranked in hotel context."""
+    plain = dict(neighbours)
+    if not settings.MATCHER_HOTEL_CONTEXT:
+        return InContext(list(neighbours), owners, plain)
+    ranked = [owners[pk][0] for pk, _ in neighbours if pk in owners]
+    photos = hotel_photos(leading_hotels(ranked, k))
+    if photos is None:
+        return InContext(list(neighbours), owners, plain)
+    ids, hotels, chains, vectors = photos
+    turns = np.atleast_2d(np.asarray(query_vec, dtype=np.float32))
+    cosines = (vectors @ turns.T).max(axis=1)
+    scores = (context_vectors(vectors, hotels) @ turns.T).max(axis=1)
+    order = np.lexsort((ids, -scores))
+    chain_of = [None if chain < 0 else int(chain) for chain in chains]
+    return InContext(
+        neighbours=[(int(ids[i]), float(scores[i])) for i in order],
+        owners=owners
+        | dict(zip(ids.tolist(), zip(hotels.tolist(), chain_of, strict=True), strict=True)),
+        cosines=plain | dict(zip(ids.tolist(), cosines.tolist(), strict=True)),
+    )
+
+
+def hotel_photos(hotel_ids: list):
+    """(image ids, hotel ids, chain ids (-1: none), (N, D) vectors) of the hotels'
+    searchable photos: from the index where it holds them (`SharedIndex`: its mapped
+    snapshot), else one database query. None when there are none."""
+    if not hotel_ids:
+        return None
+    index = get_index()
+    if hasattr(index, "hotel_photos"):
+        found = index.hotel_photos(hotel_ids)
+        if found is not None:
+            return found if len(found[0]) else None
+    rows = searchable_embeddings(IndexState.get().active_version).filter(
+        image__submission__hotel_id__in=hotel_ids
+    )
+    submission = "image__submission__"
+    fields = ("image_id", f"{submission}hotel_id", f"{submission}hotel__chain_id", "vector")
+    rows = list(rows.values_list(*fields))
+    if not rows:
+        return None
+    return (
+        np.array([row[0] for row in rows], dtype=np.int64),
+        np.array([row[1] for row in rows], dtype=np.int64),
+        np.array([-1 if row[2] is None else row[2] for row in rows], dtype=np.int64),
+        np.stack([np.frombuffer(bytes(row[3]), dtype="<f4") for row in rows]),
+    )

@@ -236,7 +236,10 @@ def _in_context(ctx, queries, gallery, rows):
         plain = similarity[i].copy()
         plain[item] = -np.inf
         order = np.argsort(-plain, kind="stable")
-        keys = [("photo", g) if labels[g] == hotel_context.UNLABELLED else labels[g] for g in order]
+        keys = [
+            ("photo", int(g)) if labels[g] == hotel_context.UNLABELLED else int(labels[g])
+            for g in order
+        ]
         leading = hotel_context.leading_hotels(keys[:-1], DEPTH_HOTELS)
         photos = np.array([g for g, key in zip(order[:-1], keys, strict=False) if key in leading])
         vectors = blended[photos]

@@ -31,7 +31,7 @@ def hotel_rank(neighbours, groups, group, aggregation, m) -> int | None:
 
 
 def hotel_metrics(rankings, gallery_groups, query_groups) -> dict:
-    """{aggregation name: {"top1", "map5"}} over all queries."""
+    """{aggregation name: {"top1", "top10", "map5"}} over all queries."""
     groups = dict(enumerate(gallery_groups))
     results = {}
     for name, (aggregation, m) in AGGREGATIONS.items():
@@ -42,6 +42,7 @@ def hotel_metrics(rankings, gallery_groups, query_groups) -> dict:
         count = max(1, len(ranks))
         results[name] = {
             "top1": sum(rank == 1 for rank in ranks) / count,
+            "top10": sum(bool(rank) and rank <= 10 for rank in ranks) / count,
             "map5": sum(1 / rank for rank in ranks if rank and rank <= 5) / count,
         }
     return results

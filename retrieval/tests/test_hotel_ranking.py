@@ -26,9 +26,9 @@ def test_missing_hotel_has_no_rank():
     assert hotel_rank(NEIGHBOURS, GROUPS, "C", "max", 1) is None
 
 
-def test_metrics_average_top1_and_map5():
+def test_metrics_average_top1_top10_and_map5():
     gallery_groups = ["A", "A", "A", "B", "B"]
-    # Query 1 belongs to A, query 2 to B; same neighbours for both.
-    metrics = hotel_metrics([NEIGHBOURS, NEIGHBOURS], gallery_groups, ["A", "B"])
-    assert metrics["max"] == {"top1": 0.5, "map5": (1 + 1 / 2) / 2}
-    assert metrics["sum of best 2"] == {"top1": 0.5, "map5": (1 / 2 + 1) / 2}
+    # Query 1 belongs to A, query 2 to B, query 3 to C (no photo); same neighbours.
+    metrics = hotel_metrics([NEIGHBOURS] * 3, gallery_groups, ["A", "B", "C"])
+    assert metrics["max"] == {"top1": 1 / 3, "top10": 2 / 3, "map5": (1 + 1 / 2) / 3}
+    assert metrics["sum of best 2"] == {"top1": 1 / 3, "top10": 2 / 3, "map5": (1 / 2 + 1) / 3}

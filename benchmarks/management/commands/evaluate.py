@@ -210,11 +210,14 @@ def format_table(result):
 
 
 def _hotel_lines(result):
-    """Groups taken as hotels: hotel top-1 / MAP@5 of each aggregation, per level."""
-    lines = ["", "hotel ranking (groups as hotels): top-1 / MAP@5"]
+    """Groups taken as hotels: hotel top-1 / top-10 / MAP@5 of each aggregation, per level."""
+    lines = ["", "hotel ranking (groups as hotels): top-1 / top-10 / MAP@5"]
     for level, scores in result["levels"].items():
         metrics = scores if level == "none" else scores["masked"]
-        cells = [f"{name} {m['top1']:.3f}/{m['map5']:.3f}" for name, m in metrics["hotels"].items()]
+        cells = [
+            f"{name} {m['top1']:.3f}/{m['top10']:.3f}/{m['map5']:.3f}"
+            for name, m in metrics["hotels"].items()
+        ]
         label = level if level == "none" else f"{level} masked"
         lines.append(f"  {label:15} " + "; ".join(cells))
     return lines

@@ -74,7 +74,10 @@ class SearchInputSerializer(serializers.Serializer):
 
 class MatchSerializer(serializers.Serializer):
     image_id = serializers.IntegerField()
-    score = serializers.FloatField(help_text="cosine, plus the verification lift (up to 0.5)")
+    score = serializers.FloatField(
+        help_text="The cosine to the photo in its hotel's context (blended with the hotel's "
+        "three nearest photos), plus the verification lift (up to 0.5)"
+    )
     cosine = serializers.FloatField(
         required=False, help_text="The descriptors' cosine alone: what the heat maps sum to."
     )
@@ -115,8 +118,8 @@ class HotelSummarySerializer(serializers.Serializer):
 class HotelResultSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField(
-        help_text="The hotel's best photo score (cosine similarity, plus up to 0.5 "
-        "for geometrically verified local-feature matches)."
+        help_text="The hotel's best photo score (cosine similarity in the hotel's context, "
+        "plus up to 0.5 for geometrically verified local-feature matches)."
     )
     hotel = HotelSummarySerializer()
     photo_count = serializers.IntegerField(

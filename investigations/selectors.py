@@ -48,6 +48,7 @@ class LabelledPair:
     """A query photo and a gallery photo an investigator judged: same hotel or not."""
 
     search_id: object
+    revision: int  # the judged revision's number
     query_file: str  # private storage name of the query photo
     mask_file: str  # the erase mask of the judged revision ("" = none)
     region: list | None
@@ -78,6 +79,7 @@ def labelled_pairs() -> Iterator[LabelledPair]:
         for photo, (same, revision) in labels.items():
             yield LabelledPair(
                 search.pk,
+                revision.number,
                 search.query_image.name,
                 revision.query_mask.name,
                 revision.region,

@@ -10,7 +10,9 @@ with that hotel's gallery photos. A rejection says only what a photo is not, and
 whitening learns how one hotel's photos vary, so rejections do not enter the fit: they
 test it. A fifth of the decided queries (by a hash of their key, so the split is
 stable) are held out of the fit, and a candidate that orders their confirmed photos
-above their rejected ones less often than the serving map does is not promoted.
+above their rejected ones less often than the serving map does is not promoted (once
+there are `MIN_GATE_PAIRS` such pairs: fewer say too little). The whitening records
+the searches whose queries joined its fit, so a purged search's influence can be found.
 """
 
 import hashlib
@@ -21,11 +23,13 @@ import numpy as np
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-HELD_OUT_EVERY = 5  # one decided query in five tests the fit instead of joining it
+HELD_OUT_EVERY = 5  # one decided search in five tests the fit instead of joining it
+MIN_GATE_PAIRS = 20  # fewer held-out (confirmed, rejected) pairs are too few to refuse a fit
 
 
 @dataclass
 class Decided:
+    keys: list  # M search keys (recorded with the whitening: which searches taught it)
     vectors: np.ndarray  # (M, D) raw vectors of the prepared queries (upright)
     confirmed: list  # M tuples of gallery image ids
     rejected: list  # M tuples of gallery image ids
@@ -44,6 +48,7 @@ def read(get_extractor) -> Decided | None:
         return None
     vectors = get_extractor().describe_images([q.image for q in queries], [q.mask for q in queries])
     return Decided(
+        keys=[q.key for q in queries],
         vectors=np.asarray(vectors, dtype=np.float32),
         confirmed=[tuple(q.confirmed) for q in queries],
         rejected=[tuple(q.rejected) for q in queries],
@@ -55,14 +60,14 @@ def _held_out(key: str) -> bool:
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % HELD_OUT_EVERY == 0
 
 
-def fit_rows(decided: Decided | None, image_ids, hotels) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, hotel labels) of the confirmed queries that join the fit.
+def fit_rows(decided: Decided | None, image_ids, hotels) -> tuple[np.ndarray, np.ndarray, list]:
+    """(vectors, hotel labels, their search keys) of the confirmed queries that join the fit.
 
     A query's hotel is that of its confirmed gallery photos; one whose confirmed photos
     are of several hotels (contradictory verdicts) or no longer searchable is left out.
     """
     if decided is None:
-        return np.empty((0, 0), np.float32), np.empty(0, np.int64)
+        return np.empty((0, 0), np.float32), np.empty(0, np.int64), []
     hotel_of = dict(zip(np.asarray(image_ids).tolist(), np.asarray(hotels).tolist(), strict=True))
     rows, labels = [], []
     for row, confirmed in enumerate(decided.confirmed):
@@ -71,7 +76,8 @@ def fit_rows(decided: Decided | None, image_ids, hotels) -> tuple[np.ndarray, np
             continue
         rows.append(row)
         labels.append(next(iter(found)))
-    return decided.vectors[rows], np.array(labels, dtype=np.int64)
+    keys = sorted({decided.keys[row] for row in rows})
+    return decided.vectors[rows], np.array(labels, dtype=np.int64), keys
 
 
 def pair_accuracy(decided: Decided | None, image_ids, vectors, apply) -> tuple[int, float | None]:

@@ -107,22 +107,23 @@ def train(*, shrinkage=SHRINKAGE, power=POWER, masked_sample=MASKED_SAMPLE, extr
         copies, copy_hotels = masked_copies(data, sample, extractor or embedding.get_extractor())
         vectors, labels = np.concatenate([vectors, copies]), np.concatenate([labels, copy_hotels])
     decided = decisions.read(lambda: extractor or embedding.get_extractor())
-    confirmed, confirmed_hotels = decisions.fit_rows(decided, data.image_ids, data.hotels)
+    confirmed, confirmed_hotels, searches = decisions.fit_rows(decided, data.image_ids, data.hotels)
     if len(confirmed):
         vectors = np.concatenate([vectors, confirmed])
         labels = np.concatenate([labels, confirmed_hotels])
     learned = whitening.fit(vectors, labels.tolist(), shrinkage=shrinkage, power=power)
     scores = heldout_scores(data, held, decided, learned)
     better = len(held) > 0 and scores["candidate"] > scores["serving"]
-    if "decisions" in scores:  # investigators' verdicts ordered worse: not promoted
-        better = better and scores["decisions"]["candidate"] >= scores["decisions"]["serving"]
+    verdicts = scores.get("decisions")
+    if verdicts and verdicts["pairs"] >= decisions.MIN_GATE_PAIRS:  # ordered worse: refused
+        better = better and verdicts["candidate"] >= verdicts["serving"]
     params = {"shrinkage": shrinkage, "power": power, "masked_copies": masked_sample}
     row, _ = LearnedWhitening.objects.update_or_create(
         key=f"{version}:lw{learned.sha256[:8]}",
         defaults={
             "base_version": version,
             "data": learned.to_bytes(),
-            "params": {**params, "confirmed_queries": len(confirmed)},
+            "params": {**params, "confirmed_queries": len(confirmed), "searches": searches},
             "photos": len(train_rows),
             "hotels": len(np.unique(labels)),
             "heldout": scores,

@@ -91,7 +91,8 @@ def match_result(image_id, score, image, evidence) -> dict:
     return {
         "image_id": image_id,
         "score": round(score, 6),
-        # The cosine alone: what the heat maps decompose (score = cosine + the lift).
+        # The plain cosine: what the heat maps decompose (score = the cosine in hotel
+        # context + the lift).
         "cosine": round(float(evidence.cosines.get(image_id, score)), 6),
         "url": image["url"],
         "room_number": image["room_number"],

@@ -5,8 +5,9 @@ The live search turns its nearest images into hotels with
 evaluation's rankings, with dataset groups standing for hotels, so the choice of
 aggregation is made by measurement (docs/benchmarks.md, "Hotel aggregation").
 
-Metrics per aggregation: hotel top-1 and MAP@5 (1/rank of the right hotel within
-the first five distinct hotels, else 0; Hotel-ID's metric).
+Metrics per aggregation: hotel top-1, top-10 (the right hotel among the first ten
+distinct hotels) and MAP@5 (1/rank of the right hotel within the first five distinct
+hotels, else 0; Hotel-ID's metric).
 """
 
 from retrieval.ranking import aggregate_hotels

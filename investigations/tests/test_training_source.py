@@ -59,3 +59,13 @@ def test_a_purged_search_teaches_nothing(search_body, alice, client_for):
     Search.objects.update(created_at="2000-01-01T00:00:00Z")
     searches_purge_expired()
     assert list(decided_queries()) == []
+
+
+def test_a_revision_whose_mask_was_not_kept_is_never_read(search_body, alice, client_for):
+    """Older searches erased a person but kept no mask: the photo would show the victim."""
+    top = search_body["hotels"][0]
+    decide(client_for(alice), search_body["id"], top["hotel"]["id"], "confirmed")
+    revision = Search.objects.get().revisions.get()
+    assert revision.mask_sha256
+    type(revision).objects.filter(pk=revision.pk).update(query_mask="")
+    assert list(decided_queries()) == []

@@ -53,7 +53,8 @@ FILTERED_EF_FACTOR = 2  # a filtered walk skips rows it may not return: look fur
 # A set of photos (`turns` per photo): each turn is first probed this deep, and only the
 # turns within TURN_MARGIN of their photo's best probe are walked in full. On hotel rooms
 # the upright turn wins 98 % of a query's top-10 images and a margin of 0.1 leaves
-# 0.02 % of them to a turn not walked (1.4 turns walked of 4: docs/benchmarks.md).
+# 0.02 % of them to a turn not walked, 1.4 turns walked of 4 (docs/benchmarks.md, "Index
+# at scale", photo sets).
 PROBE_EF = 64
 TURN_MARGIN = 0.1
 
@@ -317,11 +318,18 @@ class View(LiveRows):
         rows = ranges_rows(snapshot.hotel_rows(np.sort(hotel_ids)))
         rows = rows[~self.dead[rows]]
         extra = delta.rows(None, hotel_ids)
+        ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[extra]])
+        # Hidden since the last catch-up noticed: one primary-key probe, as for results.
+        gone = still_gone(ids.tolist())
+        if gone:
+            with self.lock:
+                self.drop_images(gone)
+        live = ~np.isin(ids, np.fromiter(gone, np.int64, len(gone)))
         return (
-            np.concatenate([snapshot.image_ids[rows], delta.image_ids[extra]]),
-            np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[extra]]),
-            np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]]),
-            np.concatenate([snapshot.vectors[rows], delta.vectors[extra]]),
+            ids[live],
+            np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[extra]])[live],
+            np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])[live],
+            np.concatenate([snapshot.vectors[rows], delta.vectors[extra]])[live],
         )
 
     def selection(self, filters, image_ids) -> "Selection":
@@ -354,7 +362,7 @@ class View(LiveRows):
             if len(rows) <= EXACT_ROWS:
                 return self.scan(queries, size, rows)
         probed, walked = np.empty(0, dtype=np.int64), queries
-        if turns and len(queries) > turns:  # a set of photos
+        if turns > 1 and len(queries) > turns:  # a set of photos, several turns each
             probed, chosen = self.probe_turns(queries, turns, rows)
             walked = queries[chosen]
         labels = np.concatenate([probed, self.walk(walked, size, rows)])

@@ -179,10 +179,13 @@ def test_confirmed_queries_join_their_hotels_photos_in_the_fit(noisy_gallery, de
     decided.append(decisions_query(keys_held_out(False, 4)[3], np.ones(DIM), confirmed=two))
     row = learning.train(masked_sample=0, extractor=VectorDescriber())
     assert row.params["confirmed_queries"] == 3
+    assert row.params["searches"] == sorted(keys_held_out(False, 3))
     assert "decisions" not in row.heldout  # none held out: nothing to test the fit on
 
 
-def test_a_whitening_that_orders_held_out_verdicts_worse_is_refused(noisy_gallery, decided):
+def test_a_whitening_that_orders_held_out_verdicts_worse_is_refused(
+    noisy_gallery, decided, monkeypatch
+):
     """The gallery says photos of a hotel differ along dims 16-31 (so the whitening
     plays them down); investigators confirmed matches that agree only along those dims."""
     pairs = zip(noisy_gallery, noisy_gallery[1:], strict=False)
@@ -190,6 +193,11 @@ def test_a_whitening_that_orders_held_out_verdicts_worse_is_refused(noisy_galler
         (near, near_vector), (far, _) = gallery_rows(other)[0], gallery_rows(hotel)[0]
         query = np.concatenate([gallery_rows(hotel)[1][1][:16], SHARED * near_vector[16:]])
         decided.append(decisions_query(key, query, confirmed=[near], rejected=[far]))
+    monkeypatch.setattr(decisions, "MIN_GATE_PAIRS", 5)
+    row = learning.train(masked_sample=0, extractor=VectorDescriber())
+    assert row.heldout["decisions"]["pairs"] == 4
+    assert row.state == LearnedWhitening.State.PROMOTING  # 4 pairs: too few to refuse it
+    monkeypatch.setattr(decisions, "MIN_GATE_PAIRS", 4)
     row = learning.train(masked_sample=0, extractor=VectorDescriber())
     assert row.heldout["candidate"] > row.heldout["serving"]  # better on the gallery...
     verdicts = row.heldout["decisions"]

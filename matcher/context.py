@@ -36,8 +36,9 @@ def in_hotel_context(neighbours, owners: dict, query_vec, k: int) -> InContext:
         return InContext(list(neighbours), owners, plain)
     ids, hotels, chains, vectors = photos
     turns = np.atleast_2d(np.asarray(query_vec, dtype=np.float32))
-    cosines = (vectors @ turns.T).max(axis=1)
-    scores = (context_vectors(vectors, hotels) @ turns.T).max(axis=1)
+    # einsum, not BLAS: OpenBLAS's threads wait on busy cores (as in `SharedIndex`).
+    cosines = np.einsum("nd,td->nt", vectors, turns).max(axis=1)
+    scores = np.einsum("nd,td->nt", context_vectors(vectors, hotels), turns).max(axis=1)
     order = np.lexsort((ids, -scores))
     chain_of = [None if chain < 0 else int(chain) for chain in chains]
     return InContext(

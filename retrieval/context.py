@@ -36,7 +36,7 @@ def context_vectors(vectors: np.ndarray, hotels: np.ndarray) -> np.ndarray:
         count = min(NEIGHBOURS, len(rows) - 1)  # never itself (its similarity is -inf)
         nearest = np.argpartition(-similarity, count - 1, axis=1)[:, :count]  # (a set: summed)
         blended[rows] = own + own[nearest].sum(axis=1)
-    norms = np.linalg.norm(blended, axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("nd,nd->n", blended, blended))[:, None]
     return blended / np.maximum(norms, 1e-12)
 
 

@@ -437,12 +437,11 @@ def exact_set_hotels(index, group, photos, size):
             for start in range(0, len(snapshot), 100_000)
         ]
     )
-    found, hotel_of = [], {}
-    size = min(size, len(snapshot))
+    found, hotel_of, rows = [], {}, np.arange(len(snapshot))
     for column in range(len(group)):
-        rows = np.argpartition(-scores[:, column], size - 1)[:size]
-        found.append([(int(snapshot.image_ids[r]), float(scores[r, column])) for r in rows])
-        hotel_of.update({int(snapshot.image_ids[r]): int(snapshot.hotel_ids[r]) for r in rows})
+        best = index_module.top_k(rows, scores[:, column], size)  # (row, score)
+        found.append([(int(snapshot.image_ids[r]), score) for r, score in best])
+        hotel_of.update({int(snapshot.image_ids[r]): int(snapshot.hotel_ids[r]) for r, _ in best})
     return fused_hotels(found, photos, size, hotel_of), hotel_of
 
 

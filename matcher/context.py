@@ -4,7 +4,8 @@ After the index's first round, the hotels its neighbours lead with (at least 30)
 re-scored: every live photo of those hotels, blended with its hotel's nearest photos,
 against the query's turns. Photos of the other hotels fall out of the ranking (they
 ranked below all of these). The photos' vectors come from the index where it maps them
-(`SharedIndex`), else from one database query; the plain cosine of each photo stays the
+(`SharedIndex`, which gathers each photo's neighbours from a table kept with its
+snapshot), else from one database query; the plain cosine of each photo stays the
 evidence the heat maps explain. Off with the setting `MATCHER_HOTEL_CONTEXT=0`.
 """
 
@@ -31,14 +32,11 @@ def in_hotel_context(neighbours, owners: dict, query_vec, k: int) -> InContext:
     if not settings.MATCHER_HOTEL_CONTEXT:
         return InContext(list(neighbours), owners, plain)
     ranked = [owners[pk][0] for pk, _ in neighbours if pk in owners]
-    photos = hotel_photos(leading_hotels(ranked, k))
+    turns = np.atleast_2d(np.asarray(query_vec, dtype=np.float32))
+    photos = photos_in_context(leading_hotels(ranked, k), turns)
     if photos is None:
         return InContext(list(neighbours), owners, plain)
-    ids, hotels, chains, vectors = photos
-    turns = np.atleast_2d(np.asarray(query_vec, dtype=np.float32))
-    # einsum, not BLAS: OpenBLAS's threads wait on busy cores (as in `SharedIndex`).
-    cosines = np.einsum("nd,td->nt", vectors, turns).max(axis=1)
-    scores = np.einsum("nd,td->nt", context_vectors(vectors, hotels), turns).max(axis=1)
+    ids, hotels, chains, cosines, scores = photos
     order = np.lexsort((ids, -scores))
     chain_of = [None if chain < 0 else int(chain) for chain in chains]
     return InContext(
@@ -49,15 +47,16 @@ def in_hotel_context(neighbours, owners: dict, query_vec, k: int) -> InContext:
     )
 
 
-def hotel_photos(hotel_ids: list):
-    """(image ids, hotel ids, chain ids (-1: none), (N, D) vectors) of the hotels'
-    searchable photos: from the index where it holds them (`SharedIndex`: its mapped
-    snapshot), else one database query. None when there are none."""
+def photos_in_context(hotel_ids: list, turns: np.ndarray):
+    """(image ids, hotel ids, chain ids (-1: none), best-turn cosines, best-turn scores in
+    context) of the hotels' searchable photos against the (T, D) query turns: from the
+    index where it holds them (`SharedIndex`: its mapped snapshot and neighbour table),
+    else one database query. None when there are none."""
     if not hotel_ids:
         return None
     index = get_index()
-    if hasattr(index, "hotel_photos"):
-        found = index.hotel_photos(hotel_ids)
+    if hasattr(index, "photos_in_context"):
+        found = index.photos_in_context(hotel_ids, turns)
         if found is not None:
             return found if len(found[0]) else None
     rows = searchable_embeddings(IndexState.get().active_version).filter(
@@ -68,9 +67,15 @@ def hotel_photos(hotel_ids: list):
     rows = list(rows.values_list(*fields))
     if not rows:
         return None
+    hotels = np.array([row[1] for row in rows], dtype=np.int64)
+    vectors = np.stack([np.frombuffer(bytes(row[3]), dtype="<f4") for row in rows])
+    # einsum, not BLAS: OpenBLAS's threads wait on busy cores (as in `SharedIndex`).
+    cosines = np.einsum("nd,td->nt", vectors, turns).max(axis=1)
+    scores = np.einsum("nd,td->nt", context_vectors(vectors, hotels), turns).max(axis=1)
     return (
         np.array([row[0] for row in rows], dtype=np.int64),
-        np.array([row[1] for row in rows], dtype=np.int64),
+        hotels,
         np.array([-1 if row[2] is None else row[2] for row in rows], dtype=np.int64),
-        np.stack([np.frombuffer(bytes(row[3]), dtype="<f4") for row in rows]),
+        cosines,
+        scores,
     )

@@ -18,6 +18,7 @@ import numpy as np
 NEIGHBOURS = 3  # chosen on hotelrooms and Holidays split A (docs/benchmarks.md)
 LEADING = 30  # hotels of the plain ranking re-scored in context (at least k)
 UNLABELLED = -1  # a photo without a known hotel keeps its own vector
+BLOCK_ROWS = 2048  # photos of one hotel compared at a time (2048 x n similarities)
 
 
 def context_vectors(vectors: np.ndarray, hotels: np.ndarray) -> np.ndarray:
@@ -31,13 +32,31 @@ def context_vectors(vectors: np.ndarray, hotels: np.ndarray) -> np.ndarray:
         if len(rows) < 2 or hotels[rows[0]] == UNLABELLED:
             continue
         own = vectors[rows]
-        similarity = own @ own.T
-        np.fill_diagonal(similarity, -np.inf)
-        count = min(NEIGHBOURS, len(rows) - 1)  # never itself (its similarity is -inf)
-        nearest = np.argpartition(-similarity, count - 1, axis=1)[:, :count]  # (a set: summed)
-        blended[rows] = own + own[nearest].sum(axis=1)
-    norms = np.sqrt(np.einsum("nd,nd->n", blended, blended))[:, None]
-    return blended / np.maximum(norms, 1e-12)
+        blended[rows] = own + own[hotel_neighbours(own)].sum(axis=1)
+    return blended / np.maximum(norms(blended)[:, None], 1e-12)
+
+
+def hotel_neighbours(own: np.ndarray) -> np.ndarray:
+    """(n, min(NEIGHBOURS, n - 1)) positions of each of one hotel's n photos' nearest
+    other photos (a set: their order is not kept), in row blocks (a large hotel's
+    n x n similarities are never held at once)."""
+    count = min(NEIGHBOURS, len(own) - 1)
+    nearest = np.empty((len(own), max(count, 0)), dtype=np.int64)
+    if count <= 0:
+        return nearest
+    for start in range(0, len(own), BLOCK_ROWS):
+        similarity = own[start : start + BLOCK_ROWS] @ own.T
+        block = np.arange(len(similarity))
+        similarity[block, start + block] = -np.inf  # never itself
+        nearest[start : start + len(block)] = np.argpartition(-similarity, count - 1, axis=1)[
+            :, :count
+        ]
+    return nearest
+
+
+def norms(rows: np.ndarray) -> np.ndarray:
+    # einsum, not BLAS: OpenBLAS's threads wait on busy cores (as in `SharedIndex`).
+    return np.sqrt(np.einsum("nd,nd->n", rows, rows))
 
 
 def leading_hotels(ranked_hotels, k: int) -> list:
@@ -49,3 +68,37 @@ def leading_hotels(ranked_hotels, k: int) -> list:
             if len(leading) == max(LEADING, k):
                 break
     return leading
+
+
+def neighbour_table(vectors: np.ndarray, ranges) -> tuple[np.ndarray, np.ndarray]:
+    """What `context_vectors` computes, kept so that a search gathers instead of comparing.
+
+    `ranges`: (start, end) of each hotel's contiguous rows of `vectors`. Returns each
+    row's nearest other rows of its hotel, (N, NEIGHBOURS) int32 (-1: the hotel has
+    fewer), and the norm of each row's blend (the sum of it and them) before normalising.
+    """
+    table = np.full((len(vectors), NEIGHBOURS), -1, dtype=np.int32)
+    blend_norms = np.ones(len(vectors), dtype=np.float32)
+    for start, end in ranges:
+        own = np.asarray(vectors[start:end], dtype=np.float32)
+        nearest = hotel_neighbours(own)
+        if nearest.shape[1] == 0:
+            continue
+        table[start:end, : nearest.shape[1]] = nearest + start
+        blend_norms[start:end] = norms(own + own[nearest].sum(axis=1))
+    return table, blend_norms
+
+
+def scores_from_table(cosines, scored, neighbours, blend_norms) -> np.ndarray:
+    """Scores in context from plain cosines, without reading a vector twice.
+
+    `cosines`: (n, T) of n photos (a hotel's every photo among them) to T query turns;
+    `scored`: positions of the photos to score, `neighbours` their nearest photos'
+    positions (-1: none) and `blend_norms` their blends' norms (`neighbour_table`).
+    The cosine with a blend is the sum of the cosines with its parts over its norm.
+    """
+    neighbours = np.asarray(neighbours, dtype=np.int64)
+    valid = neighbours >= 0
+    gathered = cosines[np.where(valid, neighbours, 0)] * valid[..., None]
+    blend_norms = np.asarray(blend_norms, dtype=np.float32)
+    return (cosines[scored] + gathered.sum(axis=1)) / np.maximum(blend_norms, 1e-12)[:, None]

@@ -41,6 +41,7 @@ from matcher.indexes import (
 from matcher.indexes import snapshot as snapshots
 from matcher.indexes.live_rows import FETCH_CHUNK, LiveRows
 from matcher.models import Embedding, IndexState
+from retrieval.context import context_vectors, scores_from_table
 from rooms.models import RoomImage
 from rooms.selectors import HotelFilters, hotels_filtered
 
@@ -103,11 +104,14 @@ class SharedIndex:
             ]
         return view.search(queries, k, self.shortlist, filters, image_ids, turns)
 
-    def hotel_photos(self, hotel_ids):
-        """(image ids, hotel ids, chain ids (-1: none), vectors) of these hotels' live
-        photos, from the mapped snapshot; None when no snapshot is served."""
+    def photos_in_context(self, hotel_ids, turns):
+        """(image ids, hotel ids, chain ids (-1: none), best-turn cosines, best-turn scores
+        in context) of these hotels' live photos against the (T, D) query turns, from the
+        mapped snapshot; None when no snapshot is served (see `matcher.context`)."""
         view = self.current_view(IndexState.get().active_version)
-        return None if view is None else view.hotel_photos(np.asarray(hotel_ids, np.int64))
+        if view is None:
+            return None
+        return view.photos_in_context(np.asarray(hotel_ids, np.int64), turns)
 
     def current_view(self, version: str):
         """The view to search now, opening a newer build in the background if any."""
@@ -311,26 +315,39 @@ class View(LiveRows):
             owners[pk] = (int(hotels[where[pk]]), None if chain < 0 else chain)
         return found, owners
 
-    def hotel_photos(self, hotel_ids: np.ndarray):
-        """See `SharedIndex.hotel_photos`: the hotels' rows (contiguous: rows are sorted
-        by hotel) minus dead ones, and their rows in the delta."""
+    def photos_in_context(self, hotel_ids: np.ndarray, turns: np.ndarray):
+        """See `SharedIndex.photos_in_context`. The hotels' rows are contiguous (rows are
+        sorted by hotel); a hotel as built is scored from the snapshot's neighbour table
+        (a gather), one with a photo hidden or added since is blended anew."""
         snapshot, delta = self.snapshot, self.delta
-        rows = ranges_rows(snapshot.hotel_rows(np.sort(hotel_ids)))
-        rows = rows[~self.dead[rows]]
+        rows = np.sort(ranges_rows(snapshot.hotel_rows(np.sort(hotel_ids))))
         extra = delta.rows(None, hotel_ids)
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[extra]])
+        hotels = np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[extra]])
+        live = np.concatenate([~self.dead[rows], np.ones(len(extra), dtype=bool)])
         # Hidden since the last catch-up noticed: one primary-key probe, as for results.
-        gone = still_gone(ids.tolist())
+        gone = still_gone(ids[live].tolist())
         if gone:
             with self.lock:
                 self.drop_images(gone)
-        live = ~np.isin(ids, np.fromiter(gone, np.int64, len(gone)))
-        return (
-            ids[live],
-            np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[extra]])[live],
-            np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])[live],
-            np.concatenate([snapshot.vectors[rows], delta.vectors[extra]])[live],
-        )
+            live &= ~np.isin(ids, np.fromiter(gone, np.int64, len(gone)))
+        vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[extra]])
+        cosines = np.einsum("nd,td->nt", vectors, turns)  # einsum: see `_top_k`
+        changed = np.isin(hotels, np.concatenate([hotels[~live], delta.hotel_ids[extra]]))
+        if snapshot.context is None:
+            changed[:] = True
+        scores = np.empty_like(cosines)
+        built = np.flatnonzero(~changed[: len(rows)])
+        if len(built):
+            table = np.asarray(snapshot.context[rows[built]], dtype=np.int64)
+            positions = np.where(table >= 0, np.searchsorted(rows, table), -1)
+            norms = snapshot.context_norms[rows[built]]
+            scores[built] = scores_from_table(cosines, built, positions, norms)
+        anew = np.flatnonzero(changed & live)
+        scores[anew] = np.einsum("nd,td->nt", context_vectors(vectors[anew], hotels[anew]), turns)
+        chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])
+        best = cosines[live].max(axis=1), scores[live].max(axis=1)  # each photo's best turn
+        return ids[live], hotels[live], chains[live], *best
 
     def selection(self, filters, image_ids) -> "Selection":
         """Snapshot rows allowed by the filters (None: all), and the hotels when queried."""

@@ -15,6 +15,9 @@ A snapshot directory holds:
 - `groups.json`: rows are sorted by (country, city, hotel), so a country, a city and a
   hotel are each one contiguous range of rows: [country, city, start, end] per city.
 - `hotels.npy`: (hotel id, start, end) sorted by hotel id.
+- `context.npy`, `context_norms.npy`: each row's nearest rows of its hotel and the norm
+  of its blend with them (`retrieval.context.neighbour_table`), so that hotel context
+  is a gather at search time; `groups.json` says with how many neighbours.
 
 Builds go to a new directory; `current` (a one-line file beside them) names the served
 one and is replaced atomically, so a process opens a whole snapshot or the previous one.
@@ -35,6 +38,7 @@ from django.conf import settings
 
 from matcher.indexes import searchable_embeddings
 from matcher.indexes.live_rows import read_vectors
+from retrieval import context as hotel_context
 from retrieval import pca
 
 GRAPH_M = 32  # as the graphs before it: 0.976 of the true top-100 at 1M where M 16 had 0.935
@@ -158,8 +162,17 @@ def _build(version: str, threads: int = 1, progress=None) -> Path:
             np.save(target / "projection.npy", components)
         for column in ("embedding_ids", "image_ids", "hotel_ids", "chain_ids"):
             np.save(target / f"{column}.npy", getattr(rows, column))
-        np.save(target / "hotels.npy", hotel_ranges(rows.hotel_ids))
-        meta = {"version": version, "rows": len(rows.image_ids), "groups": rows.groups}
+        hotels = hotel_ranges(rows.hotel_ids)
+        np.save(target / "hotels.npy", hotels)
+        table, blend_norms = hotel_context.neighbour_table(vectors, hotels[:, 1:].tolist())
+        np.save(target / "context.npy", table)
+        np.save(target / "context_norms.npy", blend_norms)
+        meta = {
+            "version": version,
+            "rows": len(rows.image_ids),
+            "groups": rows.groups,
+            "context_neighbours": hotel_context.NEIGHBOURS,
+        }
         (target / "groups.json").write_text(json.dumps(meta))
         target = target.rename(home(version) / f"build-{name}")
     except BaseException:
@@ -234,6 +247,10 @@ class Snapshot:
             self.places.setdefault(("", city), []).append((start, end))
         projection_file = directory / "projection.npy"
         self.projection = np.load(projection_file) if projection_file.exists() else None
+        # Built with today's number of neighbours (older builds have none): gathered.
+        self.context = self.context_norms = None
+        if meta.get("context_neighbours") == hotel_context.NEIGHBOURS:
+            self.context, self.context_norms = mapped("context"), mapped("context_norms")
 
     def graph_query(self, queries: np.ndarray) -> np.ndarray:
         """The (Q, D) queries as the graph sees them: projected when the graph is."""
@@ -268,6 +285,8 @@ class Snapshot:
 
         hnsw = self.graph.hnsw
         arrays = [self.graph_vectors().reshape(-1), self.vectors.reshape(-1), self.image_ids]
+        if self.context is not None:
+            arrays += [self.context.reshape(-1), self.context_norms]
         for vector in (hnsw.neighbors, hnsw.offsets, hnsw.levels):
             arrays.append(faiss.rev_swig_ptr(vector.data(), vector.size()))
         for array in arrays:

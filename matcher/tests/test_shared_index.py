@@ -368,8 +368,10 @@ def hotels_of(found):
     return {hotel_id for hotel_id, _ in found.owners.values()}
 
 
-def test_hotel_context_reads_the_snapshot_as_the_database_would(served, settings):
-    """The photos blended in a hotel's context: the live ones, built or added since."""
+def test_hotel_context_scores_from_the_snapshot_as_from_the_database(served, settings):
+    """The photos scored in their hotel's context: the live ones, built or added since;
+    a hotel as built gathered from the snapshot's neighbour table, the others blended
+    anew, each as the database path blends them."""
     from matcher import context
     from matcher import indexes as index_module
     from matcher.embedding import EMBEDDING, store_embedding
@@ -377,27 +379,39 @@ def test_hotel_context_reads_the_snapshot_as_the_database_would(served, settings
 
     hotels, rng = gallery()
     call_command("shared_index")
-    wanted = [hotels[3].pk, hotels[7].pk]
+    wanted = [hotels[3].pk, hotels[5].pk, hotels[7].pk]  # 5 stays as built
     hidden = RoomImage.objects.filter(submission__hotel=hotels[3]).first()
     RoomImage.objects.filter(pk=hidden.pk).update(status=RoomImage.Status.HIDDEN)
     added = make_room_image(hotels[7], status=EMBEDDING)
     assert store_embedding(added.pk, VERSION, queries(rng, 1)[0], expect=EMBEDDING)
+    turns = queries(rng, 4)
 
     def photos():
-        ids, hotel_ids, chains, vectors = context.hotel_photos(wanted)
-        order = np.argsort(ids)
-        return ids[order], hotel_ids[order], chains[order], vectors[order]
+        found = context.photos_in_context(wanted, turns)
+        order = np.argsort(found[0])
+        return [column[order] for column in found]
 
     from_database = photos()  # the default backend has no snapshot to read
     settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
     index_module.reset_index()
     index_module.get_index().search(queries(rng, 1)[0], 5)  # opens and catches up
+    assert index_module.get_index().view.snapshot.context is not None  # the table is read
     from_snapshot = photos()
     assert hidden.pk not in from_snapshot[0] and added.pk in from_snapshot[0]
-    for ours, theirs in zip(from_snapshot, from_database, strict=True):
+    assert hotels[5].pk in from_snapshot[1]
+    for ours, theirs in zip(from_snapshot[:3], from_database[:3], strict=True):
         assert np.array_equal(ours, theirs)
+    for ours, theirs in zip(from_snapshot[3:], from_database[3:], strict=True):
+        assert np.allclose(ours, theirs, atol=1e-5)
+    index_module.get_index().view.snapshot.context = None  # a build from before the table
+    assert np.allclose(photos()[4], from_database[4], atol=1e-5)
     # Hidden by a bare update after the view caught up: still never blended in.
-    late = RoomImage.objects.filter(submission__hotel=hotels[7]).exclude(pk=added.pk).first()
+    late = RoomImage.objects.filter(submission__hotel=hotels[5]).first()
     RoomImage.objects.filter(pk=late.pk).update(status=RoomImage.Status.HIDDEN)
-    assert late.pk not in photos()[0]
+    from_snapshot = photos()
+    assert late.pk not in from_snapshot[0]
+    settings.MATCHER_INDEX_BACKEND = index_module.default_backend()
+    index_module.reset_index()
+    from_database = photos()
+    assert np.allclose(from_snapshot[4], from_database[4], atol=1e-5)
     index_module.reset_index()

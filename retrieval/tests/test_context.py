@@ -1,8 +1,17 @@
 """Hotel context: each photo blended with its hotel's nearest photos."""
 
 import numpy as np
+import pytest
 
-from retrieval.context import NEIGHBOURS, UNLABELLED, context_vectors, leading_hotels
+from retrieval import context
+from retrieval.context import (
+    NEIGHBOURS,
+    UNLABELLED,
+    context_vectors,
+    leading_hotels,
+    neighbour_table,
+    scores_from_table,
+)
 
 
 def unit(rows):
@@ -31,3 +40,26 @@ def test_leading_hotels_are_the_first_distinct_ones_at_least_k():
     assert len(leading_hotels(ranked, 10)) == 30
     assert len(leading_hotels(ranked, 40)) == 40
     assert leading_hotels([], 10) == []
+
+
+@pytest.mark.parametrize("block_rows", [2048, 3], ids=["one block", "hotels in blocks"])
+def test_scores_from_the_neighbour_table_equal_scores_of_the_blended_vectors(
+    monkeypatch, block_rows
+):
+    monkeypatch.setattr(context, "BLOCK_ROWS", block_rows)
+    rng = np.random.default_rng(1)
+    hotels = np.array([4] * 7 + [5] * 2 + [6] + [8] * 4)  # contiguous, as in a snapshot
+    vectors = unit(rng.normal(size=(len(hotels), 32)))
+    starts = np.flatnonzero(np.r_[True, hotels[1:] != hotels[:-1]])
+    ranges = list(zip(starts, np.r_[starts[1:], len(hotels)], strict=True))
+    table, blend_norms = neighbour_table(vectors, ranges)
+    assert table[9].tolist() == [-1] * NEIGHBOURS  # alone in its hotel
+    assert set(table[7]) == {8, -1}  # a hotel of two: the other one only
+    turns = unit(rng.normal(size=(4, 32)))
+    expected = context_vectors(vectors, hotels) @ turns.T
+    cosines = vectors @ turns.T
+    scores = scores_from_table(cosines, np.arange(len(hotels)), table, blend_norms)
+    assert np.allclose(scores, expected, atol=1e-5)
+    some = np.array([8, 0, 12])  # a few photos, their neighbours read from all
+    few = scores_from_table(cosines, some, table[some], blend_norms[some])
+    assert np.allclose(few, expected[some], atol=1e-5)

@@ -74,6 +74,7 @@ class SharedIndex:
         self._loading = None  # the thread opening a newer build
         self._missing = None  # (version, marker) found without a build: not counted again
         self._fallback = None
+        self._searched = threading.local()  # .view: the view this thread last searched
 
     @property
     def fallback(self):
@@ -96,6 +97,7 @@ class SharedIndex:
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         view = self.current_view(IndexState.get().active_version)
+        self._searched.view = view
         if view is None:
             hotels = None if filters is None or not filters.active else hotels_filtered(filters)
             return [
@@ -107,8 +109,11 @@ class SharedIndex:
     def photos_in_context(self, hotel_ids, turns):
         """(image ids, hotel ids, chain ids (-1: none), best-turn cosines, best-turn scores
         in context) of these hotels' live photos against the (T, D) query turns, from the
-        mapped snapshot; None when no snapshot is served (see `matcher.context`)."""
-        view = self.current_view(IndexState.get().active_version)
+        mapped snapshot; None when no snapshot is served (see `matcher.context`).
+
+        Read from the view this thread's last search used (the active version is not
+        looked up again): a first round and its context come from one build."""
+        view = getattr(self._searched, "view", None)
         if view is None:
             return None
         return view.photos_in_context(np.asarray(hotel_ids, np.int64), turns)

@@ -33,6 +33,7 @@ from investigations.services import (
 )
 from matcher.services import IndexVersionMismatch, MatchGone, is_verified
 from retrieval.errors import NotDecomposable
+from retrieval.verification import RerankConfig
 from traffickcam.client import client_address
 
 FILTER_KEYS = ("country", "city", "chain", "near", "radius_km")
@@ -76,7 +77,7 @@ class MatchSerializer(serializers.Serializer):
     image_id = serializers.IntegerField()
     score = serializers.FloatField(
         help_text="The cosine to the photo in its hotel's context (blended with the hotel's "
-        "three nearest photos), plus the verification lift (up to 0.5)"
+        f"three nearest photos), plus the verification lift (up to {RerankConfig().weight:g})"
     )
     cosine = serializers.FloatField(
         required=False, help_text="The descriptors' cosine alone: what the heat maps sum to."
@@ -119,7 +120,7 @@ class HotelResultSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField(
         help_text="The hotel's best photo score (cosine similarity in the hotel's context, "
-        "plus up to 0.5 for geometrically verified local-feature matches)."
+        f"plus up to {RerankConfig().weight:g} for geometrically verified local-feature matches)."
     )
     hotel = HotelSummarySerializer()
     photo_count = serializers.IntegerField(

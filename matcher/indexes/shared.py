@@ -483,11 +483,14 @@ def still_gone(image_ids: list[int]) -> set[int]:
     """`not_searchable`, as one array parameter on PostgreSQL (1 ms against 4 at 1M)."""
     if connection.vendor != "postgresql" or not image_ids:
         return not_searchable(image_ids)
+    # The ids as one text parameter: psycopg dumping a list of ints cost more (0.9 ms
+    # against 0.65 for 600 ids at 1M).
+    array = "{" + ",".join(map(str, image_ids)) + "}"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM rooms_roomimage WHERE id = ANY(%s) AND status = %s "
+            "SELECT id FROM rooms_roomimage WHERE id = ANY(%s::bigint[]) AND status = %s "
             "AND flagged_reason = ''",
-            [image_ids, RoomImage.Status.EMBEDDED],
+            [array, RoomImage.Status.EMBEDDED],
         )
         return set(image_ids) - {row[0] for row in cursor.fetchall()}
 

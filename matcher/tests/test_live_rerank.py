@@ -17,6 +17,7 @@ from matcher.models import Embedding, LocalFeatureSet
 from matcher.search import search_hotels
 from matcher.tasks import embed_image
 from matcher.tests.embedding_factories import add_embedding, make_room_image, set_active
+from retrieval.verification import RerankConfig
 from rooms.models import Hotel, RoomImage
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +183,10 @@ def test_verification_puts_the_right_hotel_first(room):
     assert names == [["Lookalike", "No keypoints", "Right"], ["Right", "Lookalike", "No keypoints"]]
     scores = {hit["hotel"]["name"]: hit["score"] for hit in reranked.hotels}
     # A fully verified match: cos + weight (inliers above the cap); the others keep cos.
-    assert scores == pytest.approx({"Right": 1.2, "Lookalike": 0.9, "No keypoints": 0.8}, abs=1e-4)
+    lifted = 0.70 + RerankConfig().weight
+    assert scores == pytest.approx(
+        {"Right": lifted, "Lookalike": 0.9, "No keypoints": 0.8}, abs=1e-4
+    )
     assert reranked.hotels[0]["matches"][0]["image_id"] == right.id
     assert bare.id not in live_rerank.gallery_features([bare.id])
 
@@ -202,7 +206,7 @@ def test_damaged_or_empty_keypoints_keep_the_global_score(room):
 
 
 def test_an_investigator_search_is_reranked_end_to_end(room):
-    """Worker keypoints + the masked query's keypoints: a verified match scores above 1."""
+    """Worker keypoints + the masked query's keypoints: a verified match is lifted."""
     style, rendered, query = room
     hotel = add_hotel("Harbour Docks")
     image = make_room_image(hotel, demo_images.photo_jpeg(style, 0, room=rendered))
@@ -221,7 +225,8 @@ def test_an_investigator_search_is_reranked_end_to_end(room):
 
     match = search.hotels[0]["matches"][0]
     assert match["image_id"] == image.id
-    assert 1.0 < match["score"] <= 1.5  # cosine alone is at most 1
+    assert match["cosine"] + RerankConfig().weight / 2 < match["score"]  # many inliers
+    assert match["score"] <= match["cosine"] + RerankConfig().weight
 
 
 def named(data, name):

@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 
 from matcher.indexes import get_index, searchable_embeddings
-from matcher.models import IndexState
+from matcher.models import IndexState, stacked_vectors
 from retrieval.context import context_vectors, leading_hotels
 
 
@@ -68,7 +68,7 @@ def photos_in_context(hotel_ids: list, turns: np.ndarray):
     if not rows:
         return None
     hotels = np.array([row[1] for row in rows], dtype=np.int64)
-    vectors = np.stack([np.frombuffer(bytes(row[3]), dtype="<f4") for row in rows])
+    vectors = stacked_vectors(row[3] for row in rows)
     # einsum, not BLAS: OpenBLAS's threads wait on busy cores (as in `SharedIndex`).
     cosines = np.einsum("nd,td->nt", vectors, turns).max(axis=1)
     scores = np.einsum("nd,td->nt", context_vectors(vectors, hotels), turns).max(axis=1)

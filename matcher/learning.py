@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from matcher import decisions, embedding
 from matcher.indexes import searchable_embeddings
-from matcher.models import Embedding, IndexState, LearnedWhitening
+from matcher.models import Embedding, IndexState, LearnedWhitening, stacked_vectors
 from matcher.whitened import PROMOTING, RETIRED, SERVING, raw_version, serving_whitening
 from retrieval import whitening
 from retrieval.occlusion import person_mask
@@ -52,7 +52,7 @@ def gallery(version: str) -> Gallery:
     return Gallery(
         np.array([row[0] for row in rows], dtype=np.int64),
         np.array([row[1] for row in rows], dtype=np.int64),
-        np.stack([np.frombuffer(bytes(row[2]), dtype="<f4") for row in rows]),
+        stacked_vectors(row[2] for row in rows),
     )
 
 
@@ -163,7 +163,7 @@ def whiten_range(whitening_id: int, first_image: int, last_image: int) -> int:
     )
     pairs = list(rows.values_list("image_id", "vector"))
     if pairs:
-        raw = np.stack([np.frombuffer(bytes(vector), dtype="<f4") for _, vector in pairs])
+        raw = stacked_vectors(vector for _, vector in pairs)
         mapped = row.whitening().apply(raw)
         Embedding.objects.bulk_create(
             [

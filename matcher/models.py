@@ -31,6 +31,11 @@ class Embedding(models.Model):
         return np.frombuffer(bytes(self.vector), dtype="<f4")
 
 
+def stacked_vectors(blobs) -> np.ndarray:
+    """(N, D) float32 of N stored `Embedding.vector` blobs (little-endian float32)."""
+    return np.stack([np.frombuffer(bytes(blob), dtype="<f4") for blob in blobs])
+
+
 class IndexState(models.Model):
     """Singleton row: which model version the search serves.
 

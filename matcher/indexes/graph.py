@@ -37,6 +37,7 @@ from matcher.indexes import Neighbours, default_backend, projection, searchable_
 from matcher.indexes.live_rows import LiveRows, read_vectors
 from matcher.indexes.pgvector import nearest_sql, neighbours
 from matcher.indexes.sql import pgvector_available, vector_literal
+from matcher.models import stacked_vectors
 from retrieval import pca
 
 logger = logging.getLogger(__name__)
@@ -260,7 +261,7 @@ def rescore_in_python(query: np.ndarray, version: str, image_ids, k: int) -> Nei
     if not rows:
         return Neighbours([], owners={})
     found = np.array([row[0] for row in rows], dtype=np.int64)
-    vectors = np.stack([np.frombuffer(bytes(row[1]), dtype="<f4") for row in rows])
+    vectors = stacked_vectors(row[1] for row in rows)
     best = top_k(found, vectors @ query, k)
     owners = {image_id: (hotel_id, chain_id) for image_id, _, hotel_id, chain_id in rows}
     return Neighbours(best, owners={image_id: owners[image_id] for image_id, _ in best})

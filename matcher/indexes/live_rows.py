@@ -6,7 +6,7 @@ import numpy as np
 from django.db.models import Count, Max, Q, QuerySet, Subquery, Sum
 
 from matcher.indexes import searchable_embeddings
-from matcher.models import Embedding
+from matcher.models import Embedding, stacked_vectors
 from rooms.models import RoomImage
 
 FETCH_CHUNK = 5000
@@ -139,5 +139,5 @@ def read_vectors(embedding_ids: np.ndarray):
         chunk = embedding_ids[start : start + FETCH_CHUNK].tolist()
         rows = list(Embedding.objects.filter(id__in=chunk).values_list("id", "image_id", "vector"))
         if rows:  # else deleted between the two queries
-            vectors = np.stack([np.frombuffer(bytes(vector), dtype="<f4") for *_, vector in rows])
+            vectors = stacked_vectors(vector for *_, vector in rows)
             yield [row[0] for row in rows], [row[1] for row in rows], vectors

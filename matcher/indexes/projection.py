@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Subquery
 
 from matcher.indexes.sql import pgvector_available, vector_literal
-from matcher.models import Embedding, IndexState, Projection
+from matcher.models import Embedding, IndexState, Projection, stacked_vectors
 from retrieval.pca import fit, project
 
 DEFAULT_DIM = 256
@@ -63,7 +63,7 @@ def sample_vectors(version: str, size: int, seed: int = 0) -> np.ndarray:
     for start in range(0, len(ids), BACKFILL_CHUNK):
         chunk = ids[start : start + BACKFILL_CHUNK].tolist()
         rows.extend(Embedding.objects.filter(id__in=chunk).values_list("vector", flat=True))
-    return np.stack([np.frombuffer(bytes(row), dtype="<f4") for row in rows])
+    return stacked_vectors(rows)
 
 
 _matrices: dict[str, np.ndarray] = {}  # by key: a key names one matrix forever
@@ -111,7 +111,7 @@ def backfill(projection: Projection, progress=None) -> int:
         if missing:
             rows = source.filter(id__in=missing).values_list("image_id", "vector")
             image_ids, vectors = zip(*rows, strict=True)
-            vectors = np.stack([np.frombuffer(bytes(v), dtype="<f4") for v in vectors])
+            vectors = stacked_vectors(vectors)
             with transaction.atomic():
                 _insert(projection, image_ids, project(vectors, components))
             written += len(image_ids)

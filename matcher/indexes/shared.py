@@ -40,7 +40,7 @@ from matcher.indexes import (
 )
 from matcher.indexes import snapshot as snapshots
 from matcher.indexes.live_rows import FETCH_CHUNK, LiveRows
-from matcher.models import Embedding, IndexState
+from matcher.models import Embedding, IndexState, stacked_vectors
 from retrieval.context import context_vectors, scores_from_table
 from rooms.models import RoomImage
 from rooms.selectors import HotelFilters, hotels_filtered
@@ -242,7 +242,7 @@ def read_rows(embedding_ids: np.ndarray):
             )
         )  # fmt: skip
         if rows:  # else deleted between the two queries
-            vectors = np.stack([np.frombuffer(bytes(row[2]), dtype="<f4") for row in rows])
+            vectors = stacked_vectors(row[2] for row in rows)
             yield [r[0] for r in rows], [r[1] for r in rows], vectors, [r[3:] for r in rows]
 
 

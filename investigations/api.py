@@ -77,7 +77,8 @@ class MatchSerializer(serializers.Serializer):
     image_id = serializers.IntegerField()
     score = serializers.FloatField(
         help_text="The cosine to the photo in its hotel's context (blended with the hotel's "
-        f"three nearest photos), plus the verification lift (up to {RerankConfig().weight:g})"
+        "three nearest photos), plus the verification lift (up to "
+        f"{RerankConfig().weight:g}; 0.5 in searches run before 2026-12-07)"
     )
     cosine = serializers.FloatField(
         required=False, help_text="The descriptors' cosine alone: what the heat maps sum to."
@@ -120,7 +121,8 @@ class HotelResultSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField(
         help_text="The hotel's best photo score (cosine similarity in the hotel's context, "
-        f"plus up to {RerankConfig().weight:g} for geometrically verified local-feature matches)."
+        f"plus up to {RerankConfig().weight:g} for geometrically verified local-feature matches; "
+        "0.5 in searches run before 2026-12-07)."
     )
     hotel = HotelSummarySerializer()
     photo_count = serializers.IntegerField(

@@ -8,8 +8,10 @@ so a query that shares the hotel's decor but not that exact view scores closer t
 The labels are the gallery's own: every traveller photo carries its hotel.
 
 Applied at query time to the photos of the hotels leading the plain ranking
-(`leading_hotels`): the result is always that of the live gallery (a photo hidden a
-moment ago blends into nothing), and nothing stored depends on a hotel's other photos.
+(`leading_hotels`), and always as the live gallery stands: a photo hidden a moment ago
+blends into nothing. A shared snapshot keeps each row's nearest rows of its hotel and
+its blend's norm (`neighbour_table`) so that a search only gathers (`scores_from_table`);
+a hotel changed since that build is blended anew from its live photos.
 Measured on hotelrooms and Holidays (docs/benchmarks.md, "Hotel context").
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 NEIGHBOURS = 3  # chosen on hotelrooms and Holidays split A (docs/benchmarks.md)
 LEADING = 30  # hotels of the plain ranking re-scored in context (at least k)
 UNLABELLED = -1  # a photo without a known hotel keeps its own vector
-BLOCK_ROWS = 2048  # photos of one hotel compared at a time (2048 x n similarities)
+BLOCK_CELLS = 2**24  # similarities held at once (64 MB) when comparing a hotel's photos
 
 
 def context_vectors(vectors: np.ndarray, hotels: np.ndarray) -> np.ndarray:
@@ -44,8 +46,9 @@ def hotel_neighbours(own: np.ndarray) -> np.ndarray:
     nearest = np.empty((len(own), max(count, 0)), dtype=np.int64)
     if count <= 0:
         return nearest
-    for start in range(0, len(own), BLOCK_ROWS):
-        similarity = own[start : start + BLOCK_ROWS] @ own.T
+    rows = max(1, BLOCK_CELLS // len(own))
+    for start in range(0, len(own), rows):
+        similarity = own[start : start + rows] @ own.T
         block = np.arange(len(similarity))
         similarity[block, start + block] = -np.inf  # never itself
         nearest[start : start + len(block)] = np.argpartition(-similarity, count - 1, axis=1)[
@@ -82,7 +85,8 @@ def neighbour_table(vectors: np.ndarray, ranges) -> tuple[np.ndarray, np.ndarray
     for start, end in ranges:
         own = np.asarray(vectors[start:end], dtype=np.float32)
         nearest = hotel_neighbours(own)
-        if nearest.shape[1] == 0:
+        if nearest.shape[1] == 0:  # alone in its hotel: its own vector, normalised
+            blend_norms[start:end] = norms(own)
             continue
         table[start:end, : nearest.shape[1]] = nearest + start
         blend_norms[start:end] = norms(own + own[nearest].sum(axis=1))

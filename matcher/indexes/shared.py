@@ -25,6 +25,7 @@ pgvector (74-128 ms). Here:
 import copy
 import logging
 import threading
+import weakref
 
 import numpy as np
 from django.conf import settings
@@ -74,7 +75,9 @@ class SharedIndex:
         self._loading = None  # the thread opening a newer build
         self._missing = None  # (version, marker) found without a build: not counted again
         self._fallback = None
-        self._searched = threading.local()  # .view: the view this thread last searched
+        # .view: a weak reference to the view this thread last searched (weak: a build
+        # swapped out is not kept mapped by a thread that stopped searching)
+        self._searched = threading.local()
 
     @property
     def fallback(self):
@@ -97,7 +100,7 @@ class SharedIndex:
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         view = self.current_view(IndexState.get().active_version)
-        self._searched.view = view
+        self._searched.view = None if view is None else weakref.ref(view)
         if view is None:
             hotels = None if filters is None or not filters.active else hotels_filtered(filters)
             return [
@@ -111,9 +114,11 @@ class SharedIndex:
         in context) of these hotels' live photos against the (T, D) query turns, from the
         mapped snapshot; None when no snapshot is served (see `matcher.context`).
 
-        Read from the view this thread's last search used (the active version is not
-        looked up again): a first round and its context come from one build."""
+        Read from the view this thread's last search used, a build current a moment ago
+        (the active version is not looked up again); None once that view is gone (the
+        caller then reads the database)."""
         view = getattr(self._searched, "view", None)
+        view = None if view is None else view()
         if view is None:
             return None
         return view.photos_in_context(np.asarray(hotel_ids, np.int64), turns)

@@ -368,7 +368,26 @@ def hotels_of(found):
     return {hotel_id for hotel_id, _ in found.owners.values()}
 
 
-def test_hotel_context_scores_from_the_snapshot_as_from_the_database(served, settings):
+def spy_on_context_paths(monkeypatch) -> dict:
+    """How many photos `View.photos_in_context` scores from the table, which hotels it
+    blends anew."""
+    paths = {"gathered": 0, "blended": set()}
+    gather, blend = shared_index.scores_from_table, shared_index.context_vectors
+
+    def gathered(cosines, scored, neighbours, blend_norms):
+        paths["gathered"] += len(scored)
+        return gather(cosines, scored, neighbours, blend_norms)
+
+    def blended(vectors, hotels):
+        paths["blended"].update(int(hotel) for hotel in hotels)
+        return blend(vectors, hotels)
+
+    monkeypatch.setattr(shared_index, "scores_from_table", gathered)
+    monkeypatch.setattr(shared_index, "context_vectors", blended)
+    return paths
+
+
+def test_hotel_context_scores_from_the_snapshot_as_from_the_database(served, settings, monkeypatch):
     """The photos scored in their hotel's context: the live ones, built or added since;
     a hotel as built gathered from the snapshot's neighbour table, the others blended
     anew, each as the database path blends them."""
@@ -396,21 +415,29 @@ def test_hotel_context_scores_from_the_snapshot_as_from_the_database(served, set
     index_module.reset_index()
     index_module.get_index().search(queries(rng, 1)[0], 5)  # opens and catches up
     assert index_module.get_index().view.snapshot.context is not None  # the table is read
+    paths = spy_on_context_paths(monkeypatch)
     from_snapshot = photos()
     assert hidden.pk not in from_snapshot[0] and added.pk in from_snapshot[0]
-    assert hotels[5].pk in from_snapshot[1]
+    as_built = RoomImage.objects.filter(submission__hotel=hotels[5]).count()
+    assert paths == {"gathered": as_built, "blended": {hotels[3].pk, hotels[7].pk}}
     for ours, theirs in zip(from_snapshot[:3], from_database[:3], strict=True):
         assert np.array_equal(ours, theirs)
     for ours, theirs in zip(from_snapshot[3:], from_database[3:], strict=True):
         assert np.allclose(ours, theirs, atol=1e-5)
-    index_module.get_index().view.snapshot.context = None  # a build from before the table
-    assert np.allclose(photos()[4], from_database[4], atol=1e-5)
-    # Hidden by a bare update after the view caught up: still never blended in.
+    # Hidden by a bare update after the view caught up: its hotel is blended anew
+    # without it (its vector never reaches the gather), as the database path does.
     late = RoomImage.objects.filter(submission__hotel=hotels[5]).first()
     RoomImage.objects.filter(pk=late.pk).update(status=RoomImage.Status.HIDDEN)
+    paths["gathered"], paths["blended"] = 0, set()
     from_snapshot = photos()
     assert late.pk not in from_snapshot[0]
+    assert paths == {"gathered": 0, "blended": {hotels[3].pk, hotels[5].pk, hotels[7].pk}}
+    index_module.get_index().view.snapshot.context = None  # a build from before the table
+    assert np.allclose(photos()[4], from_snapshot[4], atol=1e-5)
     settings.MATCHER_INDEX_BACKEND = index_module.default_backend()
+    index_module.reset_index()
+    from_database = photos()
+    assert np.allclose(from_snapshot[4], from_database[4], atol=1e-5)
     index_module.reset_index()
     from_database = photos()
     assert np.allclose(from_snapshot[4], from_database[4], atol=1e-5)

@@ -42,14 +42,15 @@ def test_leading_hotels_are_the_first_distinct_ones_at_least_k():
     assert leading_hotels([], 10) == []
 
 
-@pytest.mark.parametrize("block_rows", [2048, 3], ids=["one block", "hotels in blocks"])
+@pytest.mark.parametrize("block_cells", [2**24, 20], ids=["one block", "hotels in blocks"])
 def test_scores_from_the_neighbour_table_equal_scores_of_the_blended_vectors(
-    monkeypatch, block_rows
+    monkeypatch, block_cells
 ):
-    monkeypatch.setattr(context, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(context, "BLOCK_CELLS", block_cells)  # 20: 2 rows of 7 at a time
     rng = np.random.default_rng(1)
     hotels = np.array([4] * 7 + [5] * 2 + [6] + [8] * 4)  # contiguous, as in a snapshot
     vectors = unit(rng.normal(size=(len(hotels), 32)))
+    vectors[9] *= 1.01  # stored float32 vectors are unit only to rounding
     starts = np.flatnonzero(np.r_[True, hotels[1:] != hotels[:-1]])
     ranges = list(zip(starts, np.r_[starts[1:], len(hotels)], strict=True))
     table, blend_norms = neighbour_table(vectors, ranges)

@@ -7,6 +7,12 @@ ranked below all of these). The photos' vectors come from the index where it map
 (`SharedIndex`, which gathers each photo's neighbours from a table kept with its
 snapshot), else from one database query; the plain cosine of each photo stays the
 evidence the heat maps explain. Off with the setting `MATCHER_HOTEL_CONTEXT=0`.
+
+Liveness: every photo scored here was checked live a moment ago (the database path
+reads searchable rows; `SharedIndex` probes the hotels' rows), so the index need not
+check its first round (`checks_liveness`): that round only names the leading hotels.
+A hotel may then lead on a photo hidden since the index's last catch-up; it is re-scored
+on its live photos, like any other leading hotel.
 """
 
 from dataclasses import dataclass
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
-from matcher.indexes import get_index, searchable_embeddings
+from matcher.indexes import get_index, not_searchable, searchable_embeddings
 from matcher.models import IndexState, stacked_vectors
 from retrieval.context import context_vectors, leading_hotels
 
@@ -24,26 +30,42 @@ class InContext:
     neighbours: list  # [(image id, score in context)], best first
     owners: dict  # {image id: (hotel id, chain id)}
     cosines: dict  # {image id: plain cosine}: the evidence shown
+    # {hotel id: live photos} of the hotels re-scored (every hotel ranked); None: not read
+    photo_counts: dict | None = None
+
+
+def checks_liveness(index) -> bool:
+    """Whether the context step checks the photos it keeps, so `index` need not check
+    its first round (see the module docstring)."""
+    return settings.MATCHER_HOTEL_CONTEXT and getattr(index, "live_check_optional", False)
 
 
 def in_hotel_context(neighbours, owners: dict, query_vec, k: int) -> InContext:
-    """`neighbours` ((image id, cosine), best first) re-ranked in hotel context."""
+    """`neighbours` ((image id, cosine), best first) re-ranked in hotel context.
+
+    `neighbours` may hold photos hidden since the index last caught up where
+    `checks_liveness(get_index())`: none of them is kept."""
     plain = dict(neighbours)
     if not settings.MATCHER_HOTEL_CONTEXT:
         return InContext(list(neighbours), owners, plain)
     ranked = [owners[pk][0] for pk, _ in neighbours if pk in owners]
     turns = np.atleast_2d(np.asarray(query_vec, dtype=np.float32))
     photos = photos_in_context(leading_hotels(ranked, k), turns)
-    if photos is None:
+    if photos is None:  # the leading hotels have no live photo left
+        if checks_liveness(get_index()):
+            gone = not_searchable([pk for pk, _ in neighbours])
+            neighbours = [pair for pair in neighbours if pair[0] not in gone]
         return InContext(list(neighbours), owners, plain)
     ids, hotels, chains, cosines, scores = photos
     order = np.lexsort((ids, -scores))
+    counted, counts = np.unique(hotels, return_counts=True)
     chain_of = [None if chain < 0 else int(chain) for chain in chains]
     return InContext(
         neighbours=[(int(ids[i]), float(scores[i])) for i in order],
         owners=owners
         | dict(zip(ids.tolist(), zip(hotels.tolist(), chain_of, strict=True), strict=True)),
         cosines=plain | dict(zip(ids.tolist(), cosines.tolist(), strict=True)),
+        photo_counts=dict(zip(counted.tolist(), counts.tolist(), strict=True)),
     )
 
 

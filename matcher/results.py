@@ -67,8 +67,11 @@ def image_owners(image_ids) -> dict[int, tuple[int, int | None]]:
 
 
 def hotel_results(hits, images, evidence) -> list[dict]:
-    """Result dicts of the shown hotels, best first (`evidence`: `search.Evidence`)."""
-    counts = hotel_photo_counts(images[hit.matches[0][0]]["hotel"]["id"] for hit in hits)
+    """Result dicts of the shown hotels, best first (`evidence`: `search.Evidence`; its
+    photo counts, where hotel context read every photo of the hotels, save a query)."""
+    counts = evidence.photo_counts
+    if counts is None:
+        counts = hotel_photo_counts(images[hit.matches[0][0]]["hotel"]["id"] for hit in hits)
     return [hotel_result(rank, hit, images, evidence, counts) for rank, hit in enumerate(hits, 1)]
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.context import in_hotel_context
+from matcher.context import checks_liveness, in_hotel_context
 from matcher.indexes import Neighbours, get_index, searchable_images
 from matcher.live_rerank import rerank_neighbours
 from matcher.results import (
@@ -55,6 +55,8 @@ class Evidence:
 
     cosines: dict  # {image id: global cosine, before verification lifted it}
     inliers: dict  # {image id: inlier count} of the images verification checked
+    # {hotel id: live photos} of every hotel ranked, where hotel context read them
+    photo_counts: dict | None = None
 
 
 @dataclass
@@ -92,15 +94,23 @@ def index_restriction(index, filters: HotelFilters | None) -> dict | None:
 def search_turns(index, query_vec, k, restriction):
     """Top-k images for a (D,) vector, or for (R, D) turns of the query: best turn wins."""
     turns = np.atleast_2d(query_vec)
-    if len(turns) == 1:
-        return index.search(turns[0], k, **restriction)
     if hasattr(index, "search_many"):  # one call: the turns share its fixed costs
-        found = index.search_many(turns, k, **restriction)
+        found = index.search_many(turns, k, **restriction, **live_check(index))
+        if len(turns) == 1:
+            return found[0]
+    elif len(turns) == 1:
+        return index.search(turns[0], k, **restriction)
     else:
         found = [index.search(turn, k, **restriction) for turn in turns]
     known = [getattr(pairs, "owners", None) for pairs in found]
     owners = None if None in known else {pk: owner for o in known for pk, owner in o.items()}
     return Neighbours(best_turn(found, k), owners=owners)
+
+
+def live_check(index) -> dict:
+    """`search_many`'s option to skip the liveness query of the first round where hotel
+    context checks every photo it keeps (`matcher.context.checks_liveness`)."""
+    return {"check_live": False} if checks_liveness(index) else {}
 
 
 def _neighbours_for_hotels(
@@ -126,7 +136,7 @@ def _neighbours_for_hotels(
         image_hotel = {pk: hotel_id for pk, (hotel_id, _) in context.owners.items()}
         hits = aggregate_hotels(neighbours, image_hotel, aggregation, m)
         if len(hits) >= k or exhausted(index, found, k_images, previous):
-            return hits, context.owners, Evidence(context.cosines, inliers)
+            return hits, context.owners, Evidence(context.cosines, inliers, context.photo_counts)
         k_images, previous = k_images * 4, found
 
 
@@ -161,7 +171,9 @@ def search_photo_set(index, query_vecs, k, restriction) -> list | None:
     budget = (
         {"turns": views.pop()} if len(views) == 1 and getattr(index, "budgets_sets", False) else {}
     )
-    found = index.search_many(np.concatenate(turns), size, **restriction, **budget)
+    found = index.search_many(
+        np.concatenate(turns), size, **restriction, **budget, **live_check(index)
+    )
     firsts, start = [], 0
     for photo in turns:
         mine = found[start : start + len(photo)]

@@ -66,6 +66,9 @@ class SharedIndex:
 
     accepts_filters = True
     budgets_sets = True  # search_many(turns=...): see `View.probe_turns`
+    # search_many(check_live=False): results not checked for liveness, for a caller that
+    # re-reads the photos it keeps (hotel context checks every photo it scores)
+    live_check_optional = True
 
     def __init__(self, shortlist: int | None = None):
         self.shortlist = shortlist or settings.MATCHER_GRAPH_SHORTLIST
@@ -91,12 +94,20 @@ class SharedIndex:
         return self.search_many(query[None, :], k, image_ids=image_ids, filters=filters)[0]
 
     def search_many(
-        self, queries, k, image_ids=None, filters: HotelFilters | None = None, turns: int = 0
+        self,
+        queries,
+        k,
+        image_ids=None,
+        filters: HotelFilters | None = None,
+        turns: int = 0,
+        check_live: bool = True,
     ):
         """`search` for each of the (Q, D) `queries`, sharing everything but the walks.
 
         `turns`: the queries are the photos of a set, `turns` consecutive rows each (a
         photo's views): the walks are budgeted per photo (`PROBE_EF`, `TURN_MARGIN`).
+        `check_live=False`: a photo hidden since the last catch-up may still be among
+        the results (one database query less; `photos_in_context` checks what it scores).
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         view = self.current_view(IndexState.get().active_version)
@@ -107,7 +118,7 @@ class SharedIndex:
                 self.fallback.search(query, k, image_ids=image_ids, hotels=hotels)
                 for query in queries
             ]
-        return view.search(queries, k, self.shortlist, filters, image_ids, turns)
+        return view.search(queries, k, self.shortlist, filters, image_ids, turns, check_live)
 
     def photos_in_context(self, hotel_ids, turns):
         """(image ids, hotel ids, chain ids (-1: none), best-turn cosines, best-turn scores
@@ -277,7 +288,9 @@ class View(LiveRows):
 
     # --- searching ---
 
-    def search(self, queries, k, shortlist, filters, image_ids=None, turns=0) -> list[Neighbours]:
+    def search(
+        self, queries, k, shortlist, filters, image_ids=None, turns=0, check_live=True
+    ) -> list[Neighbours]:
         """Top-k of each of the (Q, D) `queries` (the turns of a photo, the photos of a set).
 
         One catch-up, one selection, one walk call, one read of the candidates' vectors
@@ -295,7 +308,7 @@ class View(LiveRows):
             size = max(shortlist, k + k // 2)
             found, owners = self._top_k(queries, k, size, filters, image_ids, turns)
             # Liveness only (owners come with the rows): one primary-key probe per result.
-            gone = still_gone(list(owners)) | moved_out(owners, filters)
+            gone = (still_gone(list(owners)) if check_live else set()) | moved_out(owners, filters)
             if not gone:
                 return [
                     Neighbours(pairs, owners={pk: owners[pk] for pk, _ in pairs}) for pairs in found

@@ -442,3 +442,42 @@ def test_hotel_context_scores_from_the_snapshot_as_from_the_database(served, set
     from_database = photos()
     assert np.allclose(from_snapshot[4], from_database[4], atol=1e-5)
     index_module.reset_index()
+
+
+def test_with_hotel_context_one_liveness_probe_keeps_a_hidden_photo_out(
+    served, settings, monkeypatch
+):
+    """The index's first round is not checked (it only names the leading hotels): the
+    context step's probe keeps a photo hidden by a bare update out of every score."""
+    from matcher import indexes as index_module
+    from matcher.search import search_hotels
+
+    hotels, rng = gallery()
+    call_command("shared_index")
+    settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
+    index_module.reset_index()
+    query = queries(rng, 1)[0]
+    probes = []
+
+    def probe(image_ids):
+        probes.append(set(image_ids))
+        return still_gone(image_ids)
+
+    still_gone = shared_index.still_gone
+    monkeypatch.setattr(shared_index, "still_gone", probe)
+    for context in (True, False):  # without context, the first round is what is checked
+        settings.MATCHER_HOTEL_CONTEXT = context
+        best = search_hotels(query, k=5).hotels[0]["matches"][0]["image_id"]
+        RoomImage.objects.filter(pk=best).update(status=RoomImage.Status.HIDDEN)  # bare update
+        probes.clear()
+        outcome = search_hotels(query, k=5)
+        assert best in probes[0]
+        if context:  # one query; without, a second once the first found a photo gone
+            assert len(probes) == 1
+        assert len(outcome.hotels) == 5
+        for hotel in outcome.hotels:  # a hotel scores its best live photo, not the hidden one
+            assert best not in [match["image_id"] for match in hotel["matches"]]
+            assert hotel["score"] == hotel["matches"][0]["score"]
+            live = index_module.live_images().filter(submission__hotel_id=hotel["hotel"]["id"])
+            assert hotel["photo_count"] == live.count()  # counted by the context step
+    index_module.reset_index()

@@ -33,7 +33,7 @@ from investigations.services import (
 )
 from matcher.services import IndexVersionMismatch, MatchGone, is_verified
 from retrieval.errors import NotDecomposable
-from retrieval.verification import RerankConfig
+from retrieval.verification import EARLIER_LIFTS, RerankConfig
 from traffickcam.client import client_address
 
 FILTER_KEYS = ("country", "city", "chain", "near", "radius_km")
@@ -78,7 +78,7 @@ class MatchSerializer(serializers.Serializer):
     score = serializers.FloatField(
         help_text="The cosine to the photo in its hotel's context (blended with the hotel's "
         "three nearest photos), plus the verification lift (up to "
-        f"{RerankConfig().weight:g}; 0.5 in searches run before 2026-12-07)"
+        f"{RerankConfig().weight:g}; {EARLIER_LIFTS})"
     )
     cosine = serializers.FloatField(
         required=False, help_text="The descriptors' cosine alone: what the heat maps sum to."
@@ -122,7 +122,7 @@ class HotelResultSerializer(serializers.Serializer):
     score = serializers.FloatField(
         help_text="The hotel's best photo score (cosine similarity in the hotel's context, "
         f"plus up to {RerankConfig().weight:g} for geometrically verified local-feature matches; "
-        "0.5 in searches run before 2026-12-07)."
+        f"{EARLIER_LIFTS})."
     )
     hotel = HotelSummarySerializer()
     photo_count = serializers.IntegerField(

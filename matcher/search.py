@@ -17,11 +17,11 @@ Re-ranking (when the search is given the query's local features, as investigator
 searches are): before aggregation, the `RerankConfig.top_k` (30) best neighbours by
 cosine are verified with SIFT (up to 1000 keypoints) + RANSAC (`matcher.live_rerank`,
 the same `rerank()` the evaluation scores). A match with at least `min_inliers` (6)
-homography inliers scores ``cos + weight * min(inliers, cap) / cap`` (weight 0.35,
-cap 40), so up to cos + 0.35; an unverified one, one beyond the top 30, or one without
+homography inliers scores ``cos + weight * min(inliers, cap) / cap`` (weight 0.3,
+cap 40), so up to cos + 0.3; an unverified one, one beyond the top 30, or one without
 stored keypoints keeps its cosine.
 Image scores (``matches[].score``: the score in context, plus the lift), and so hotel
-scores with ``"max"``, are therefore in [-1, 1.35].
+scores with ``"max"``, are therefore in [-1, 1.3].
 """
 
 from dataclasses import dataclass

@@ -17,7 +17,9 @@ Gallery images are described upright, once. Queries are shrunk to the network's
 size, then tried at 0/90/180/270° (``query_rotations``; best similarity per gallery
 image wins: Holidays stores some photos sideways), and a query's erased pixels are
 inpainted from their surroundings (``fill_erased``) before the CNN sees them.
-The serving model adds a learned whitening fitted on the gallery's hotels
+The serving model (settings `MATCHER_BACKBONE`, `MATCHER_RESOLUTION`) is Lite1 at 384
+px, chosen on hotel rooms; the same steps otherwise. It adds a learned whitening fitted
+on the gallery's hotels
 (`retrieval.whitening`, `matcher.learning`). How each parameter was chosen, and the
 levers measured and not kept: docs/benchmarks.md ("Match quality") and
 docs/benchmarks-history.md.

@@ -18,17 +18,24 @@ For a query and each of its K best gallery images by global cosine:
 
 Images beyond the top-K keep their global score, so the ranking outside the
 top-K is unchanged. Parameters were chosen on Holidays split A (even groups); the
-weight again, since hotel context, on hotelrooms and split A together: 0.35, not 0.5.
-The score in context ranks rooms better than the plain cosine did, and rooms repeat
-furniture and fittings from hotel to hotel, so a lift of 0.5 let a few inliers on a
-look-alike room outrank the right hotel, most of all for person-erased queries
-(docs/benchmarks.md, "Verification weight").
+weight again, since hotel context, on hotelrooms and split A together: 0.35, not 0.5,
+then 0.3 with the Lite1 serving model. The score in context ranks rooms better than
+the plain cosine did, and rooms repeat furniture and fittings from hotel to hotel, so a
+full lift let a few inliers on a look-alike room outrank the right hotel, most of all
+for person-erased queries (docs/benchmarks.md, "Verification weight").
 OpenCV is imported lazily.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+
+# The lifts of earlier serving models, for the score's help texts (searches do not record
+# theirs; the model version each search shows tells them apart).
+EARLIER_LIFTS = (
+    "0.5 in searches run before 7 December 2026, 0.35 in those of that day run with "
+    "efficientnet-lite0"
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class RerankConfig:
     ransac_px: float = 8.0  # homography reprojection threshold, pixels of downscaled images
     min_inliers: int = 6  # fewer inliers than this: no evidence at all
     cap: int = 40  # inliers beyond this add nothing
-    weight: float = 0.35  # lift of a fully verified image, in cosine units (see below)
+    weight: float = 0.3  # lift of a fully verified image, in cosine units (see below)
 
     def __post_init__(self):
         if self.verification not in ("homography", "ratio"):

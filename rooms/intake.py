@@ -41,7 +41,7 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 # Bounded storage, and the matcher resizes far below this anyway: more pixels would
 # cost disk and bandwidth without improving a match.
 STORED_MAX_SIDE = 2048
-# The matcher works at 320 px; 512 leaves room for a sharper thumbnail and future scales.
+# The matcher works at 384 px; 512 leaves room for a sharper thumbnail and future scales.
 THUMBNAIL_MAX_SIDE = 512
 STORED_JPEG_QUALITY = 90
 # Person detection runs on a small copy: faces big enough to matter survive, and the

@@ -312,8 +312,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # Matcher: which backbone embeds photos, at which size and input scaling (see
 # retrieval/backbones.py; chosen by measurement in docs/benchmarks.md, "Match quality").
-MATCHER_BACKBONE = env_str("MATCHER_BACKBONE", "efficientnet-lite0")
-MATCHER_RESOLUTION = env_int("MATCHER_RESOLUTION", 320, minimum=64)  # long side, px
+MATCHER_BACKBONE = env_str("MATCHER_BACKBONE", "efficientnet-lite1")
+MATCHER_RESOLUTION = env_int("MATCHER_RESOLUTION", 384, minimum=64)  # long side, px
 MATCHER_NORMALISATION = env_str("MATCHER_NORMALISATION", "tf")
 if MATCHER_NORMALISATION not in ("tf", "imagenet"):
     raise ImproperlyConfigured(

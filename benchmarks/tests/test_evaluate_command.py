@@ -75,7 +75,7 @@ def test_json_has_expected_keys_and_sane_values(dataset):
     assert 0.25 < medium["coverage"] < 0.4
     for variant in ("grey", "masked"):
         assert 0 <= medium[variant]["map"] <= 1
-    assert result["model_version"]["key"].startswith("efficientnet-lite0:")
+    assert result["model_version"]["key"].startswith("efficientnet-lite1:")
 
 
 def test_table_by_default(dataset):

@@ -96,7 +96,7 @@ def test_masked_query_ranks_its_hotel_first(gallery, alice, client_for, settings
     assert body["chains"][0]["chain"]["name"] == "Harbour"
     assert body["query_exif"] == {"camera_model": "Pixel 7"}
     assert body["filters"] == {"country": "US"}
-    assert body["model_version"].startswith("efficientnet-lite0:")
+    assert body["model_version"].startswith("efficientnet-lite1:")
 
     search = Search.objects.get(pk=body["id"])
     assert search.owner == alice and search.team.name == "Team A"

@@ -164,7 +164,7 @@ def _evaluate_command(*args):
 def test_evaluate_reranks_by_default_and_no_rerank_turns_it_off(textured_dataset, monkeypatch):
     # The raw descriptor with ImageNet scaling: there the warped copies keep a global
     # cosine (~0.53 against ~0.93 for the other scenes) that a full lift of 0.5 takes to
-    # the top (the served 0.35 does not; with the weights' own scaling they fall to ~0.26),
+    # the top (the served 0.3 does not; with the weights' own scaling they fall to ~0.26),
     # and six photos cannot fit a whitening worth scoring. This checks the wiring.
     from benchmarks import quality
 

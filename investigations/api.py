@@ -33,7 +33,7 @@ from investigations.services import (
 )
 from matcher.services import IndexVersionMismatch, MatchGone, is_verified
 from retrieval.errors import NotDecomposable
-from retrieval.verification import EARLIER_LIFTS, RerankConfig
+from retrieval.verification import EARLIER_LIFTS
 from traffickcam.client import client_address
 
 FILTER_KEYS = ("country", "city", "chain", "near", "radius_km")
@@ -77,8 +77,8 @@ class MatchSerializer(serializers.Serializer):
     image_id = serializers.IntegerField()
     score = serializers.FloatField(
         help_text="The cosine to the photo in its hotel's context (blended with the hotel's "
-        "three nearest photos), plus the verification lift (up to "
-        f"{RerankConfig().weight:g}; {EARLIER_LIFTS})"
+        "three nearest photos), plus the verification lift (up to the search's "
+        "`verified_lift`)"
     )
     cosine = serializers.FloatField(
         required=False, help_text="The descriptors' cosine alone: what the heat maps sum to."
@@ -121,12 +121,14 @@ class HotelResultSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField(
         help_text="The hotel's best photo score (cosine similarity in the hotel's context, "
-        f"plus up to {RerankConfig().weight:g} for geometrically verified local-feature matches; "
-        f"{EARLIER_LIFTS})."
+        "plus up to the search's `verified_lift` for geometrically verified local-feature "
+        "matches)."
     )
     hotel = HotelSummarySerializer()
     photo_count = serializers.IntegerField(
-        allow_null=True, help_text="Live gallery photos of the hotel when the search ran."
+        allow_null=True,
+        help_text="Searchable gallery photos of the hotel when the search ran (live, with a "
+        "vector of the served model).",
     )
     decision = serializers.ChoiceField(choices=Decision.Verdict.choices, allow_null=True)
     decision_note = serializers.CharField(allow_blank=True)
@@ -170,6 +172,11 @@ class SearchSerializer(serializers.Serializer):
     filters = serializers.DictField()
     query_exif = serializers.DictField()
     model_version = serializers.CharField()
+    verified_lift = serializers.FloatField(
+        allow_null=True,
+        help_text="What verification adds at most to a photo's score in this revision; null "
+        f"where the search ran before it was recorded ({EARLIER_LIFTS}).",
+    )
     hotels = HotelResultSerializer(many=True)
     chains = ChainResultSerializer(many=True)
 
@@ -192,6 +199,7 @@ def search_data(search, revision) -> dict:
             "filters": revision.filters,
             "query_exif": search.query_exif,
             "model_version": revision.model_version,
+            "verified_lift": revision.verified_lift,
             "hotels": results_for(search, revision),
             "chains": revision.chains,
         }

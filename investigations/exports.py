@@ -61,6 +61,7 @@ def search_export(search, absolute_url=str) -> dict:
         "filters": revision.filters,
         "k": revision.k,
         "model_version": revision.model_version,
+        "verified_lift": revision.verified_lift,
         "query_exif": search.query_exif,
         "hotels": [
             {**hotel, "matches": [_absolute(m, absolute_url) for m in hotel["matches"]]}

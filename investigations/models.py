@@ -131,6 +131,11 @@ class Search(models.Model):
     k = models.PositiveSmallIntegerField()
     query_exif = models.JSONField(default=dict, blank=True)
     model_version = models.CharField(max_length=120, blank=True)
+    verified_lift = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Most a verified photo gains; empty: not recorded",
+    )
     # Snapshots, so a later catalogue edit does not rewrite what the analyst saw.
     hotels = models.JSONField(default=list, blank=True)
     chains = models.JSONField(default=list, blank=True)
@@ -161,6 +166,12 @@ class Search(models.Model):
         return sorted(set(names + masks))
 
 
+# What a search and each of its revisions record of one run (`Search` keeps its latest).
+RUN_FIELDS = (
+    "filters", "k", "region", "mask_sha256", "model_version", "verified_lift", "hotels", "chains",
+)  # fmt: skip
+
+
 class SearchRevision(models.Model):
     """One run of a search: its filters, k, region and mask, and what it ranked.
 
@@ -181,6 +192,11 @@ class SearchRevision(models.Model):
     query_mask = models.FileField(storage=private_storage, upload_to=query_image_path, blank=True)
     mask_sha256 = models.CharField(max_length=64, blank=True)
     model_version = models.CharField(max_length=120, blank=True)
+    verified_lift = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Most a verified photo gains; empty: not recorded",
+    )
     hotels = models.JSONField(default=list, blank=True)
     chains = models.JSONField(default=list, blank=True)
 

@@ -8,7 +8,7 @@ photo count) show None for it rather than a guess.
 from django.http import Http404
 from django.urls import reverse
 
-from investigations.models import Decision, Search, SearchRevision
+from investigations.models import RUN_FIELDS, Decision, Search, SearchRevision
 from rooms.models import RoomImage
 from rooms.storage import is_private
 
@@ -38,7 +38,7 @@ def revision_of(search: Search, number=None) -> SearchRevision:
 
 def _as_revision(search: Search) -> SearchRevision:
     revision = SearchRevision(search=search, number=1, created_by=search.owner)
-    for field in ("filters", "k", "region", "mask_sha256", "model_version", "hotels", "chains"):
+    for field in RUN_FIELDS:
         setattr(revision, field, getattr(search, field))
     revision.query_mask.name = search.query_mask.name
     revision.created_at = search.created_at

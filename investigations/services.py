@@ -25,6 +25,7 @@ from investigations.audit import audit_record
 from investigations.cases import case_check_new, case_create
 from investigations.models import (
     PRIVATE_STORAGE,
+    RUN_FIELDS,
     AuditEntry,
     Decision,
     Search,
@@ -334,6 +335,7 @@ def _copy_run(target, run: _Run) -> None:
     target.region = run.prepared.region
     target.mask_sha256 = run.prepared.mask_sha256
     target.model_version = run.ranking.model_version
+    target.verified_lift = run.ranking.verified_lift
     target.hotels = run.ranking.hotels
     target.chains = run.ranking.chains
 
@@ -341,7 +343,7 @@ def _copy_run(target, run: _Run) -> None:
 def _revision_from(search: Search, *, number: int, user) -> SearchRevision:
     """A revision equal to the search's current fields (the mask file is shared)."""
     revision = SearchRevision(search=search, number=number, created_by=user)
-    for field in ("filters", "k", "region", "mask_sha256", "model_version", "hotels", "chains"):
+    for field in RUN_FIELDS:
         setattr(revision, field, getattr(search, field))
     revision.query_mask.name = search.query_mask.name
     revision.full_clean(exclude=["search"])

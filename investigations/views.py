@@ -36,7 +36,7 @@ from investigations.previews import erased_preview, upright_size
 from investigations.selectors import searches_visible_to
 from investigations.services import decision_record, search_create, search_revise
 from matcher.services import IndexVersionMismatch
-from retrieval.verification import EARLIER_LIFTS, RerankConfig
+from retrieval.verification import EARLIER_LIFTS
 from rooms.selectors import EARTH_RADIUS_KM
 from traffickcam.client import client_address
 
@@ -170,7 +170,7 @@ def _results_page(
         "decision_errors": [
             message for messages in (errors or {}).values() for message in messages
         ],
-        "verified_lift": RerankConfig().weight,
+        "verified_lift": revision.verified_lift,
         "earlier_lifts": EARLIER_LIFTS,
     }
     response = render(request, "investigations/results.html", context, status=status)
@@ -404,7 +404,7 @@ def _compare_page(request, search, revision, image_id, *, errors=None, status=20
         "preview_url": _preview_url(search, revision),
         "results_url": _results_url(search, revision),
         "decision_errors": errors,
-        "verified_lift": RerankConfig().weight,
+        "verified_lift": revision.verified_lift,
         "earlier_lifts": EARLIER_LIFTS,
     }
     response = render(request, "investigations/compare.html", context, status=status)

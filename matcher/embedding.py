@@ -119,7 +119,7 @@ class UndecodableImage(ValueError):
 
 def stored_files(image_ids, status: str) -> dict[int, str]:
     """{id: file name} of those images still in `status`: the 512 px thumbnail when there
-    is one (it decodes ~10x faster than the 2048 px copy and covers the 320 px the
+    is one (it decodes ~10x faster than the 2048 px copy and covers the 384 px the
     descriptor uses; `get_extractor` checks that), else the stored photo.
 
     Plain values, not model instances: loading a RoomImage whose width is unset makes

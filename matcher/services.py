@@ -55,6 +55,7 @@ class Ranking:
     hotels: list  # dicts, see matcher.results.hotel_result
     chains: list  # dicts {rank, score, chain: {id, name}}
     model_version: str  # the descriptor the query was described with
+    verified_lift: float = RERANK.weight  # what verification adds at most, in this ranking
 
 
 def describe_query(image, mask=None) -> tuple[np.ndarray, str]:

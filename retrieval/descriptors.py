@@ -1,7 +1,7 @@
 """Global image descriptors for hotel-room retrieval (a frozen ImageNet CNN).
 
-The default descriptor (``DescriptorConfig()``, key
-``efficientnet-lite0:<sha8>:gem1-320-tf:d1280``):
+The library's default descriptor (``DescriptorConfig()``, key
+``efficientnet-lite0:<sha8>:gem1-320-tf:d1280``; the served one is Lite1 at 384 px, below):
 
 1. decode upright (EXIF) with JPEG draft mode, resize to 320 px on the long side, scale
    the pixels as the weights were trained, ``(x - 127) / 128`` (TensorFlow Lite's own

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The lifts of earlier serving models, for the score's help texts (searches do not record
-# theirs; the model version each search shows tells them apart).
+# The lifts served before searches recorded theirs (`SearchRevision.verified_lift`), for
+# the help texts of those searches (the model version each search shows tells them apart).
 EARLIER_LIFTS = (
     "0.5 in searches run before 7 December 2026, 0.35 in those of that day run with "
     "efficientnet-lite0"

@@ -112,7 +112,9 @@ def make_search(image_bytes):
             created_by=owner,
             **{
                 key: getattr(search, key)
-                for key in ("filters", "k", "region", "model_version", "hotels", "chains")
+                for key in (
+                    "filters", "k", "region", "model_version", "verified_lift", "hotels", "chains",
+                )  # fmt: skip
             },
         )
         return search

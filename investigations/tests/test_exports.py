@@ -39,7 +39,9 @@ CHAINS = [{"rank": 1, "score": 2.5, "chain": {"id": 3, "name": "Harbour Inns"}}]
 
 @pytest.fixture
 def search(alice, make_search):
-    return make_search(alice, hotels=HOTELS, chains=CHAINS, filters={"country": "US"})
+    return make_search(
+        alice, hotels=HOTELS, chains=CHAINS, filters={"country": "US"}, verified_lift=0.3
+    )
 
 
 def test_json_export(search, alice_teammate, client_for):
@@ -52,6 +54,7 @@ def test_json_export(search, alice_teammate, client_for):
     assert data["investigator"] == "alice" and data["team"] == "Team A"
     assert data["query_sha256"] == search.query_sha256
     assert data["filters"] == {"country": "US"} and data["model_version"] == "test-version"
+    assert data["verified_lift"] == 0.3  # what a score's lift meant in this search
     assert data["created_at"] == search.created_at.isoformat()
     match = data["hotels"][0]["matches"][0]
     assert (match["image_id"], match["score"]) == (11, 0.9)
@@ -141,3 +144,20 @@ def test_query_image_is_served_privately(search, alice_teammate, client_for):
 def test_purged_photo_is_a_404(search, alice, client_for):
     search.query_image.storage.delete(search.query_image.name)
     assert client_for(alice).get(f"/api/searches/{search.pk}/query-image").status_code == 404
+
+
+@pytest.mark.parametrize("lift", [0.3, None], ids=["recorded", "before recording"])
+def test_results_pages_state_the_lift_their_search_ran_with(
+    alice, make_search, client_for, lift
+):
+    search = make_search(alice, hotels=HOTELS, chains=CHAINS, verified_lift=lift)
+    client = client_for(alice)
+    results = client.get(f"/investigate/searches/{search.pk}/").content.decode()
+    compare = client.get(f"/investigate/searches/{search.pk}/compare/11/").content.decode()
+    for page in (results, compare):
+        if lift is None:  # the lifts served then, and why no number is sure
+            assert "plus up to 0.5 or 0.35" in page and "before its lift was recorded" in page
+        else:
+            assert "plus up to 0.3 when" in page and "before its lift" not in page
+    api = client.get(f"/api/searches/{search.pk}/").json()
+    assert api["verified_lift"] == lift

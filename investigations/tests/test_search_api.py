@@ -97,6 +97,7 @@ def test_masked_query_ranks_its_hotel_first(gallery, alice, client_for, settings
     assert body["query_exif"] == {"camera_model": "Pixel 7"}
     assert body["filters"] == {"country": "US"}
     assert body["model_version"].startswith("efficientnet-lite1:")
+    assert body["verified_lift"] == 0.3  # recorded: the help texts read it, not the code's
 
     search = Search.objects.get(pk=body["id"])
     assert search.owner == alice and search.team.name == "Team A"

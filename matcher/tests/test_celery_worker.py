@@ -121,5 +121,5 @@ def test_uploads_are_embedded_by_a_real_worker(worker_env, worker):
         )
         assert vectors.fetchone() == (PHOTOS, PHOTOS)
         active = connection.execute("SELECT active_version FROM matcher_indexstate").fetchone()
-    assert active and active[0].startswith("efficientnet-lite0:")
+    assert active and active[0].startswith("efficientnet-lite1:")  # the serving backbone
     assert "matcher.tasks.embed_image" in worker.read_text()

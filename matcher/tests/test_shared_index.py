@@ -481,3 +481,29 @@ def test_with_hotel_context_one_liveness_probe_keeps_a_hidden_photo_out(
             live = index_module.live_images().filter(submission__hotel_id=hotel["hotel"]["id"])
             assert hotel["photo_count"] == live.count()  # counted by the context step
     index_module.reset_index()
+
+
+def test_unchecked_neighbours_are_checked_when_context_finds_no_photo(
+    served, settings, monkeypatch
+):
+    """Where the context step returns nothing to score, the first round it was to check
+    is checked here: a photo hidden by a bare update still reaches no score."""
+    from matcher import context
+    from matcher import indexes as index_module
+    from matcher.search import search_hotels
+
+    hotels, rng = gallery()
+    call_command("shared_index")
+    settings.MATCHER_INDEX_BACKEND = "matcher.indexes.shared.SharedIndex"
+    settings.MATCHER_HOTEL_CONTEXT = False  # the best plain cosine: what would lead
+    index_module.reset_index()
+    query = queries(rng, 1)[0]
+    best = search_hotels(query, k=5).hotels[0]["matches"][0]["image_id"]
+    RoomImage.objects.filter(pk=best).update(status=RoomImage.Status.HIDDEN)  # bare update
+    settings.MATCHER_HOTEL_CONTEXT = True
+    monkeypatch.setattr(context, "photos_in_context", lambda hotel_ids, turns: None)
+    outcome = search_hotels(query, k=5)
+    assert len(outcome.hotels) == 5
+    for hotel in outcome.hotels:  # plain cosines, without the hidden photo's
+        assert hotel["score"] == hotel["matches"][0]["score"]
+    index_module.reset_index()

@@ -12,7 +12,8 @@ Liveness: every photo scored here was checked live a moment ago (the database pa
 reads searchable rows; `SharedIndex` probes the hotels' rows), so the index need not
 check its first round (`checks_liveness`): that round only names the leading hotels.
 A hotel may then lead on a photo hidden since the index's last catch-up; it is re-scored
-on its live photos, like any other leading hotel.
+on its live photos, like any other leading hotel (one with none left holds a leading
+place in that one search: the probe drops its photos from the index for the next).
 """
 
 from dataclasses import dataclass

@@ -113,7 +113,13 @@ def make_search(image_bytes):
             **{
                 key: getattr(search, key)
                 for key in (
-                    "filters", "k", "region", "model_version", "verified_lift", "hotels", "chains",
+                    "filters",
+                    "k",
+                    "region",
+                    "model_version",
+                    "verified_lift",
+                    "hotels",
+                    "chains",
                 )  # fmt: skip
             },
         )

@@ -147,9 +147,7 @@ def test_purged_photo_is_a_404(search, alice, client_for):
 
 
 @pytest.mark.parametrize("lift", [0.3, None], ids=["recorded", "before recording"])
-def test_results_pages_state_the_lift_their_search_ran_with(
-    alice, make_search, client_for, lift
-):
+def test_results_pages_state_the_lift_their_search_ran_with(alice, make_search, client_for, lift):
     search = make_search(alice, hotels=HOTELS, chains=CHAINS, verified_lift=lift)
     client = client_for(alice)
     results = client.get(f"/investigate/searches/{search.pk}/").content.decode()

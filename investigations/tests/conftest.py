@@ -90,7 +90,7 @@ def make_search(image_bytes):
 
     from django.core.files.base import ContentFile
 
-    from investigations.models import Search, SearchRevision
+    from investigations.models import RUN_FIELDS, Search, SearchRevision
     from investigations.selectors import team_of
 
     def make(owner, **fields):
@@ -110,18 +110,7 @@ def make_search(image_bytes):
             search=search,
             number=1,
             created_by=owner,
-            **{
-                key: getattr(search, key)
-                for key in (
-                    "filters",
-                    "k",
-                    "region",
-                    "model_version",
-                    "verified_lift",
-                    "hotels",
-                    "chains",
-                )  # fmt: skip
-            },
+            **{key: getattr(search, key) for key in RUN_FIELDS},
         )
         return search
 

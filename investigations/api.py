@@ -22,7 +22,7 @@ from investigations.cases import case_of, combined_ranking, search_attach
 from investigations.exports import search_export, search_export_csv
 from investigations.models import AuditEntry, Decision
 from investigations.permissions import IsInvestigator
-from investigations.presenting import results_for, revision_of
+from investigations.presenting import EARLIER_LIFTS, results_for, revision_of
 from investigations.selectors import searches_visible_to
 from investigations.services import (
     K_MAX,
@@ -33,7 +33,6 @@ from investigations.services import (
 )
 from matcher.services import IndexVersionMismatch, MatchGone, is_verified
 from retrieval.errors import NotDecomposable
-from retrieval.verification import EARLIER_LIFTS
 from traffickcam.client import client_address
 
 FILTER_KEYS = ("country", "city", "chain", "near", "radius_km")

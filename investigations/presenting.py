@@ -15,6 +15,14 @@ from rooms.storage import is_private
 MATCH_DEFAULTS = {"room_number": None, "uploaded_at": None, "inliers": None, "verified": False}
 
 
+# The lifts served before searches recorded theirs (`SearchRevision.verified_lift`), for
+# the help texts of those searches (the model version each search shows tells them apart).
+EARLIER_LIFTS = (
+    "0.5 in searches run before 7 December 2026, 0.35 in those of that day run with "
+    "efficientnet-lite0"
+)
+
+
 def revision_of(search: Search, number=None) -> SearchRevision:
     """Revision `number` of the search (None = latest); Http404 when there is no such one.
 

@@ -31,12 +31,16 @@ from investigations.forms import (
 )
 from investigations.models import AuditEntry, Search
 from investigations.permissions import investigator_required
-from investigations.presenting import decision_summary, results_for, revision_of
+from investigations.presenting import (
+    EARLIER_LIFTS,
+    decision_summary,
+    results_for,
+    revision_of,
+)
 from investigations.previews import erased_preview, upright_size
 from investigations.selectors import searches_visible_to
 from investigations.services import decision_record, search_create, search_revise
 from matcher.services import IndexVersionMismatch
-from retrieval.verification import EARLIER_LIFTS
 from rooms.selectors import EARTH_RADIUS_KM
 from traffickcam.client import client_address
 

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from matcher.indexes import get_index, not_searchable, searchable_embeddings
 from matcher.models import IndexState, stacked_vectors
-from retrieval.context import context_vectors, leading_hotels
+from retrieval.context import blended_cosines, leading_hotels
 
 
 @dataclass
@@ -94,7 +94,7 @@ def photos_in_context(hotel_ids: list, turns: np.ndarray):
     vectors = stacked_vectors(row[3] for row in rows)
     # einsum, not BLAS: OpenBLAS's threads wait on busy cores (as in `SharedIndex`).
     cosines = np.einsum("nd,td->nt", vectors, turns).max(axis=1)
-    scores = np.einsum("nd,td->nt", context_vectors(vectors, hotels), turns).max(axis=1)
+    scores = blended_cosines(vectors, hotels, turns).max(axis=1)
     return (
         np.array([row[0] for row in rows], dtype=np.int64),
         hotels,

@@ -38,6 +38,13 @@ def context_vectors(vectors: np.ndarray, hotels: np.ndarray) -> np.ndarray:
     return blended / np.maximum(norms(blended)[:, None], 1e-12)
 
 
+def blended_cosines(vectors: np.ndarray, hotels: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """(n, T) cosines of the (T, D) query turns with each photo blended anew in its
+    hotel's context (`context_vectors`)."""
+    # einsum, not BLAS: OpenBLAS's threads wait on busy cores (as in `SharedIndex`).
+    return np.einsum("nd,td->nt", context_vectors(vectors, hotels), turns)
+
+
 def hotel_neighbours(own: np.ndarray) -> np.ndarray:
     """(n, min(NEIGHBOURS, n - 1)) positions of each of one hotel's n photos' nearest
     other photos (a set: their order is not kept), in row blocks (a large hotel's

@@ -30,13 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The lifts served before searches recorded theirs (`SearchRevision.verified_lift`), for
-# the help texts of those searches (the model version each search shows tells them apart).
-EARLIER_LIFTS = (
-    "0.5 in searches run before 7 December 2026, 0.35 in those of that day run with "
-    "efficientnet-lite0"
-)
-
 
 @dataclass(frozen=True)
 class RerankConfig:

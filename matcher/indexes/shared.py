@@ -42,7 +42,7 @@ from matcher.indexes import (
 from matcher.indexes import snapshot as snapshots
 from matcher.indexes.live_rows import FETCH_CHUNK, LiveRows
 from matcher.models import Embedding, IndexState, stacked_vectors
-from retrieval.context import context_vectors, scores_from_table
+from retrieval.context import blended_cosines, scores_from_table
 from rooms.models import RoomImage
 from rooms.selectors import HotelFilters, hotels_filtered
 
@@ -367,7 +367,7 @@ class View(LiveRows):
             norms = snapshot.context_norms[rows[built]]
             scores[built] = scores_from_table(cosines, built, positions, norms)
         anew = np.flatnonzero(changed & live)
-        scores[anew] = np.einsum("nd,td->nt", context_vectors(vectors[anew], hotels[anew]), turns)
+        scores[anew] = blended_cosines(vectors[anew], hotels[anew], turns)
         chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])
         best = cosines[live].max(axis=1), scores[live].max(axis=1)  # each photo's best turn
         return ids[live], hotels[live], chains[live], *best

@@ -372,18 +372,18 @@ def spy_on_context_paths(monkeypatch) -> dict:
     """How many photos `View.photos_in_context` scores from the table, which hotels it
     blends anew."""
     paths = {"gathered": 0, "blended": set()}
-    gather, blend = shared_index.scores_from_table, shared_index.context_vectors
+    gather, blend = shared_index.scores_from_table, shared_index.blended_cosines
 
     def gathered(cosines, scored, neighbours, blend_norms):
         paths["gathered"] += len(scored)
         return gather(cosines, scored, neighbours, blend_norms)
 
-    def blended(vectors, hotels):
+    def blended(vectors, hotels, turns):
         paths["blended"].update(int(hotel) for hotel in hotels)
-        return blend(vectors, hotels)
+        return blend(vectors, hotels, turns)
 
     monkeypatch.setattr(shared_index, "scores_from_table", gathered)
-    monkeypatch.setattr(shared_index, "context_vectors", blended)
+    monkeypatch.setattr(shared_index, "blended_cosines", blended)
     return paths
 
 

@@ -33,10 +33,9 @@ from matcher.indexes import Neighbours, get_index, searchable_images
 from matcher.live_rerank import rerank_neighbours
 from matcher.results import (
     MAX_MATCHES,
-    chain_results,
     hotel_results,
     image_owners,
-    shown_images,
+    shown_and_chains,
 )
 from retrieval.ranking import (
     BEST_M,
@@ -224,14 +223,11 @@ def search_hotels(
         index, query_vec, k, restriction, aggregation, m, query_features, first
     )
     shown = [image_id for hit in hits[:k] for image_id, _ in hit.matches[:MAX_MATCHES]]
-    images = shown_images(shown)  # hotel details only for what the results show
+    chains = rank_chains(hits, dict(owners.values()), chain_aggregation, chain_m)
+    # Hotel details only for what the results show, read with the chains' names.
+    images, chain_results = shown_and_chains(shown, chains)
     # An image hidden since the ranking query loses its place; its hotel keeps the others.
     top = [hit for hit in hits[:k] if any(pk in images for pk, _ in hit.matches[:MAX_MATCHES])]
     for hit in top:
         hit.matches = [match for match in hit.matches if match[0] in images]
-    hotel_chain = dict(owners.values())
-    chains = rank_chains(hits, hotel_chain, chain_aggregation, chain_m)
-    return SearchOutcome(
-        hotels=hotel_results(top, images, evidence),
-        chains=chain_results(chains),
-    )
+    return SearchOutcome(hotels=hotel_results(top, images, evidence), chains=chain_results)

@@ -1,12 +1,14 @@
 """Following one version's searchable rows in the database: the in-process backends' base."""
 
+import functools
 import time
 
 import numpy as np
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet, Subquery, Sum
 
 from matcher.indexes import searchable_embeddings
-from matcher.models import Embedding, stacked_vectors
+from matcher.models import Embedding, IndexState, stacked_vectors
 from rooms.models import RoomImage
 
 FETCH_CHUNK = 5000
@@ -44,17 +46,19 @@ class LiveRows:
         self.last_embedding_id = 0
         self.last_status_change = None
 
-    def follow(self, version: str) -> None:
-        """Bring the rows up to date with `version`'s searchable vectors (reset on a switch)."""
+    def follow(self, version: str, markers: tuple | None = None) -> None:
+        """Bring the rows up to date with `version`'s searchable vectors (reset on a switch).
+
+        `markers`: `markers()` as read by the caller a moment ago (`serving_state`)."""
         if version != self.version:
             self._reset(version)
         if not version:
             return
         stale = self.reconciled_at is None
         if stale or time.monotonic() - self.reconciled_at > RECONCILE_SECONDS:
-            self.reconcile()
+            self.reconcile(markers)
         else:
-            self.catch_up()
+            self.catch_up(markers)
 
     def markers(self) -> tuple[int, object]:
         """(largest embedding id, latest image status change): two index probes, one query
@@ -71,13 +75,14 @@ class LiveRows:
             return 0, RoomImage.objects.aggregate(last=Max("status_changed_at"))["last"]
         return row
 
-    def reconcile(self) -> None:
+    def reconcile(self, markers: tuple | None = None) -> None:
         """Full pass: every searchable pair; new vectors read, missing rows dropped.
 
         The database first sums the pairs: when the sums match the rows held, nothing
         changed (1M photos on PostgreSQL: 0.36 s, against 2.2 s to list them all).
         """
-        markers = self.markers()  # before the pairs: a change in between is seen next time
+        # Before the pairs: a change in between is seen next time.
+        markers = markers or self.markers()
         searchable = searchable_embeddings(self.version)
         if not self._same_rows(searchable):
             self._apply(self._pairs(searchable))
@@ -100,9 +105,9 @@ class LiveRows:
         if len(new):
             self._add(new[:, 0])
 
-    def catch_up(self) -> None:
+    def catch_up(self, markers: tuple | None = None) -> None:
         """Only what changed since the markers: new vectors and newly searchable images."""
-        markers = self.markers()
+        markers = markers or self.markers()
         if markers == (self.last_embedding_id, self.last_status_change):
             return
         recent = Q(id__gt=self.last_embedding_id)
@@ -131,6 +136,42 @@ class LiveRows:
 
     def _add(self, embedding_ids: np.ndarray) -> None:
         raise NotImplementedError
+
+
+def serving_state() -> tuple[str, tuple | None]:
+    """(the active version, `LiveRows.markers()`) from one statement; markers None when
+    there is no vector yet (`markers()` then reads them).
+
+    A search needs both before anything else: one round trip instead of two, and on
+    PostgreSQL a statement compiled once (the ORM compiled these two queries on every
+    search: ~0.8 ms of a 15 ms search at 1M photos).
+    """
+    if connection.vendor == "postgresql":
+        sql, params = _state_statement()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    else:
+        row = _state_query().first()
+    if row is None:  # no state row yet
+        return IndexState.get().active_version, None
+    version, *markers = row
+    return version, None if markers[0] is None else tuple(markers)
+
+
+def _state_query() -> QuerySet:
+    newest = Embedding.objects.order_by("-id").values("id")[:1]
+    changed = RoomImage.objects.order_by("-status_changed_at").values("status_changed_at")
+    return (
+        IndexState.objects.filter(pk=1)
+        .annotate(newest=Subquery(newest), changed=Subquery(changed[:1]))
+        .values_list("active_version", "newest", "changed")
+    )
+
+
+@functools.cache
+def _state_statement() -> tuple[str, tuple]:
+    return _state_query().query.sql_with_params()
 
 
 def read_vectors(embedding_ids: np.ndarray):

@@ -22,7 +22,7 @@ from matcher.indexes import snapshot as snapshots
 from matcher.indexes.exact import ExactIndex
 from matcher.indexes.shared import SharedIndex
 from matcher.models import Embedding
-from matcher.tests.conftest import VERSION
+from matcher.tests.conftest import DIM, VERSION
 from matcher.tests.test_pgvector import gallery, queries, recall
 from rooms.models import Chain, Hotel, RoomImage
 from rooms.selectors import HotelFilters, hotels_filtered
@@ -112,6 +112,22 @@ def test_photos_added_and_hidden_after_the_build_take_effect(served, hotel):
     assert image.pk not in ids(index.search(query, 50, filters=elsewhere))
 
 
+def test_the_serving_state_is_the_version_and_the_markers_read_apart(served, hotel):
+    from matcher.embedding import EMBEDDING, store_embedding
+    from matcher.indexes.live_rows import LiveRows, serving_state
+    from matcher.tests.embedding_factories import make_room_image
+
+    assert serving_state() == (VERSION, None)  # no vector yet: follow reads its own
+    gallery(n_hotels=3)
+    assert serving_state() == (VERSION, LiveRows().markers())
+    image = make_room_image(hotel, status=EMBEDDING)
+    assert store_embedding(image.pk, VERSION, np.eye(1, DIM, 0)[0], expect=EMBEDDING)
+    version, (newest, changed) = serving_state()
+    assert (version, newest) == (VERSION, Embedding.objects.get(image=image).pk)
+    assert changed == RoomImage.objects.get(pk=image.pk).status_changed_at
+    assert (newest, changed) == LiveRows().markers()
+
+
 def test_the_command_serves_a_whole_build_and_keeps_two(served, graph_dir, capsys):
     gallery(n_hotels=5)
     for _ in range(3):
@@ -142,7 +158,7 @@ def test_the_command_needs_vectors(db, graph_dir):
 
 SETUP = """
 import django; django.setup()
-from matcher.tests.conftest import VERSION
+from matcher.tests.conftest import DIM, VERSION
 from matcher.tests.embedding_factories import set_active
 from matcher.tests.test_pgvector import gallery
 set_active(VERSION)
@@ -461,10 +477,10 @@ def test_with_hotel_context_one_liveness_probe_keeps_a_hidden_photo_out(
 
     def probe(image_ids):
         probes.append(set(image_ids))
-        return still_gone(image_ids)
+        return liveness_probe(image_ids)
 
-    still_gone = shared_index.still_gone
-    monkeypatch.setattr(shared_index, "still_gone", probe)
+    liveness_probe = shared_index.liveness_probe
+    monkeypatch.setattr(shared_index, "liveness_probe", probe)
     for context in (True, False):  # without context, the first round is what is checked
         settings.MATCHER_HOTEL_CONTEXT = context
         best = search_hotels(query, k=5).hotels[0]["matches"][0]["image_id"]

@@ -42,7 +42,7 @@ from matcher.indexes import (
 )
 from matcher.indexes import snapshot as snapshots
 from matcher.indexes.live_rows import FETCH_CHUNK, LiveRows, serving_state
-from matcher.indexes.sql import can_pipeline, id_array, pipelined
+from matcher.indexes.sql import can_pipeline, id_array, many_ids, pipelined
 from matcher.models import Embedding, stacked_vectors
 from retrieval.context import blended_cosines, scores_from_table
 from rooms.models import RoomImage
@@ -394,10 +394,10 @@ class View(LiveRows):
         rows = None
         if filters.country or filters.city:
             rows = ranges_rows(snapshot.place_ranges(filters.country, filters.city))
-        if filters.chain is not None:
-            chain_ids = snapshot.chain_ids if rows is None else snapshot.chain_ids[rows]
-            matching = np.flatnonzero(np.asarray(chain_ids) == filters.chain.pk)
-            rows = matching if rows is None else rows[matching]
+        if filters.chain is not None and rows is None:
+            rows = snapshot.chain_rows(filters.chain.pk)
+        elif filters.chain is not None:  # within a place: only its rows compared
+            rows = rows[np.asarray(snapshot.chain_ids[rows]) == filters.chain.pk]
         return Selection(rows, None)
 
     def snapshot_candidates(self, queries, size, selection, turns=0) -> np.ndarray:
@@ -501,7 +501,9 @@ def moved_out(owners: dict, filters: HotelFilters | None) -> set[int]:
     if filters.q.strip() or filters.near is not None:  # `selection` read these hotels now
         return set()
     hotels = {hotel_id for hotel_id, _ in owners.values()}
-    passing = set(hotels_filtered(filters).filter(pk__in=hotels).values_list("pk", flat=True))
+    passing = set(
+        hotels_filtered(filters).filter(pk__in=many_ids(hotels)).values_list("pk", flat=True)
+    )
     return {pk for pk, (hotel_id, _) in owners.items() if hotel_id not in passing}
 
 

@@ -76,6 +76,14 @@ class IdsStatement:
         return sql, params
 
 
+def many_ids(ids):
+    """What `pk__in=` should take for many ids: on PostgreSQL one array parameter (150
+    hotel ids as 150 parameters cost 1.5 ms to send and plan at 1M, as an array 0.4)."""
+    if connection.vendor != "postgresql":
+        return list(ids)
+    return RawSQL("SELECT unnest(%s::bigint[])", [id_array(ids)])
+
+
 def id_array(ids) -> str:
     """Ids as one PostgreSQL array literal, sent as one text parameter: psycopg dumping a
     list of ints cost more (0.9 ms against 0.65 for 600 ids at 1M)."""

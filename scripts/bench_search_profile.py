@@ -9,6 +9,10 @@ of the pgvector statement (its third run); with the in-process graph
 (`MATCHER_INDEX_BACKEND=matcher.indexes.graph.GraphIndex`), the graph walk's median
 and the plan of the re-scoring statement instead. Figures in docs/benchmarks.md
 ("fourth round", "fifth round", "sixth round").
+
+Statements sent in pipeline mode (`matcher.indexes.sql.pipelined`: since the fourteenth
+session the liveness probe of the context step, the shown photos and the chain names)
+bypass Django's cursor: they are not listed, and their time counts as "outside them".
 """
 
 import cProfile

@@ -307,6 +307,7 @@ class Snapshot:
             if len(self._chain_rows) >= CHAIN_ROWS_KEPT:
                 self._chain_rows.clear()  # rare: many chains searched since the build
             rows = np.flatnonzero(np.asarray(self.chain_ids) == chain_id)
+            rows.flags.writeable = False  # shared by every search with this chain
             self._chain_rows[chain_id] = rows
         return rows
 

@@ -45,8 +45,8 @@ class IdsStatement:
     million photos (~15 ms) ran three of them whose SQL never changes but for the ids.
     On PostgreSQL the ids are one array parameter, so the compiled statement is reused;
     elsewhere the queryset runs as usual. `queryset_for(ids)` returns the rows wanted
-    (`values_list`) with `pk__in=ids`; its values must need no conversion by Django on
-    PostgreSQL (numbers, text, datetimes do not).
+    (`values_list`) with `pk__in=ids` (the ids once); its values must need no conversion
+    by Django on PostgreSQL (numbers, text, datetimes do not).
     """
 
     def __init__(self, queryset_for):
@@ -92,7 +92,7 @@ def id_array(ids) -> str:
 
 def rows_together(*requests: tuple[IdsStatement, list[int]]) -> list[list[tuple]]:
     """Each (statement, ids)'s rows; on PostgreSQL all sent before any is waited for."""
-    if not can_pipeline():
+    if not can_pipeline() or not any(ids for _, ids in requests):
         return [statement.rows(ids) for statement, ids in requests]
     with pipelined() as (send, sync):
         sent = [send(*statement.bound(ids)) if ids else None for statement, ids in requests]
@@ -101,8 +101,13 @@ def rows_together(*requests: tuple[IdsStatement, list[int]]) -> list[list[tuple]
 
 
 def can_pipeline() -> bool:
-    """PostgreSQL through a libpq with pipeline mode (14+: psycopg's binary wheels)."""
+    """PostgreSQL through psycopg 3 and a libpq with pipeline mode (14+: psycopg's
+    binary wheels)."""
     if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
         return False
     import psycopg
 
@@ -117,17 +122,30 @@ def pipelined():
 
     The cursors bind on the server (Django's bind on the client, which pipelines do not
     take) and never prepare: a prepared statement saved nothing here (measured), and it
-    would not survive a PgBouncer in transaction mode.
+    would not survive a PgBouncer in transaction mode. Errors come out as Django's (an
+    outage is a 503, and Django drops a broken connection); a connection left in
+    pipeline mode by an error is closed. These statements bypass Django's cursor, so
+    `connection.queries` and `execute_wrapper` do not see them.
     """
     import psycopg
 
     connection.ensure_connection()
     pg = connection.connection
-    with pg.pipeline() as pipeline, contextlib.ExitStack() as cursors:
+    try:
+        with (
+            connection.wrap_database_errors,
+            pg.pipeline() as pipeline,
+            contextlib.ExitStack() as cursors,
+        ):
 
-        def send(sql: str, params) -> psycopg.Cursor:
-            cursor = cursors.enter_context(psycopg.Cursor(pg))
-            cursor.execute(sql, params, prepare=False)
-            return cursor
+            def send(sql: str, params) -> psycopg.Cursor:
+                cursor = cursors.enter_context(psycopg.Cursor(pg))
+                cursor.execute(sql, params, prepare=False)
+                return cursor
 
-        yield send, pipeline.sync
+            yield send, pipeline.sync
+    except BaseException:
+        with contextlib.suppress(Exception):  # already broken: Django drops it anyway
+            if pg.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:
+                connection.close()  # libpq still in pipeline mode: unusable as Django's
+        raise

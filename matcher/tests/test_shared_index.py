@@ -128,6 +128,44 @@ def test_the_serving_state_is_the_version_and_the_markers_read_apart(served, hot
     assert (newest, changed) == LiveRows().markers()
 
 
+def test_a_search_catches_up_with_the_markers_read_with_the_version(served, hotel, monkeypatch):
+    from matcher.embedding import EMBEDDING, store_embedding
+    from matcher.tests.embedding_factories import make_room_image
+
+    _, rng = gallery(n_hotels=10)
+    index = SharedIndex(shortlist=50)
+    query = queries(rng, 1)[0]
+    index.search(query, 5)  # opened and caught up
+    image = make_room_image(hotel, status=EMBEDDING)
+    assert store_embedding(image.pk, VERSION, query, expect=EMBEDDING)
+
+    def unread(self):
+        raise AssertionError("the markers were read again")
+
+    monkeypatch.setattr(shared_index.View, "markers", unread)
+    assert ids(index.search(query, 1)) == [image.pk]  # new photo found: markers given
+
+
+def test_a_pipeline_left_by_an_error_leaves_the_connection_usable(served):
+    from django.db import DatabaseError, connection, transaction
+
+    from matcher.indexes.sql import pipelined
+
+    if not shared_index.can_pipeline():
+        pytest.skip("PostgreSQL (scripts/pytest-pgvector): pipelines are psycopg's")
+    gallery(n_hotels=2)
+    some = list(RoomImage.objects.values_list("pk", flat=True)[:3])
+    with pytest.raises(RuntimeError), shared_index.liveness_probe(some):
+        raise RuntimeError("the scoring failed before the probe was read")
+    with pytest.raises(DatabaseError), transaction.atomic(), pipelined() as (send, sync):
+        send("SELECT no_such_column FROM rooms_roomimage", [])  # a Django error, rolled back
+        sync()
+    with connection.cursor() as cursor:  # Django's connection still answers
+        cursor.execute("SELECT count(*) FROM rooms_roomimage")
+        assert cursor.fetchone()[0] == len(RoomImage.objects.all())
+    assert shared_index.still_gone(some) == set()
+
+
 def test_the_command_serves_a_whole_build_and_keeps_two(served, graph_dir, capsys):
     gallery(n_hotels=5)
     for _ in range(3):
@@ -158,7 +196,7 @@ def test_the_command_needs_vectors(db, graph_dir):
 
 SETUP = """
 import django; django.setup()
-from matcher.tests.conftest import DIM, VERSION
+from matcher.tests.conftest import VERSION
 from matcher.tests.embedding_factories import set_active
 from matcher.tests.test_pgvector import gallery
 set_active(VERSION)

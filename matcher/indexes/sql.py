@@ -54,8 +54,7 @@ class IdsStatement:
 
     @functools.cached_property
     def compiled(self) -> tuple[str, list, int]:
-        ids = RawSQL("SELECT unnest(%s::bigint[])", [_IDS])
-        sql, params = self.queryset_for(ids).query.sql_with_params()
+        sql, params = self.queryset_for(id_set(_IDS)).query.sql_with_params()
         params = list(params)
         return sql, params, next(i for i, param in enumerate(params) if param is _IDS)
 
@@ -81,7 +80,12 @@ def many_ids(ids):
     hotel ids as 150 parameters cost 1.5 ms to send and plan at 1M, as an array 0.4)."""
     if connection.vendor != "postgresql":
         return list(ids)
-    return RawSQL("SELECT unnest(%s::bigint[])", [id_array(ids)])
+    return id_set(id_array(ids))
+
+
+def id_set(array) -> RawSQL:
+    """The ids of a PostgreSQL array parameter as a subquery `pk__in=` takes."""
+    return RawSQL("SELECT unnest(%s::bigint[])", [array])
 
 
 def id_array(ids) -> str:

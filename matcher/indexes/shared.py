@@ -353,17 +353,29 @@ class View(LiveRows):
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[extra]])
         hotels = np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[extra]])
         live = np.concatenate([~self.dead[rows], np.ones(len(extra), dtype=bool)])
+        added = delta.hotel_ids[extra]
         # Hidden since the last catch-up noticed: one primary-key probe, as for results,
         # answered while the vectors are read and scored (all of them: few are gone).
         with liveness_probe(ids[live].tolist()) as probe:
             vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[extra]])
             cosines = np.einsum("nd,td->nt", vectors, turns)  # einsum: see `_top_k`
+            scores = self.context_scores(rows, hotels, live, added, vectors, cosines, turns)
             gone = probe()
-        if gone:
+        if gone:  # rare: their hotels blended anew without them
             with self.lock:
                 self.drop_images(gone)
             live &= ~np.isin(ids, np.fromiter(gone, np.int64, len(gone)))
-        changed = np.isin(hotels, np.concatenate([hotels[~live], delta.hotel_ids[extra]]))
+            scores = self.context_scores(rows, hotels, live, added, vectors, cosines, turns)
+        chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])
+        best = cosines[live].max(axis=1), scores[live].max(axis=1)  # each photo's best turn
+        return ids[live], hotels[live], chains[live], *best
+
+    def context_scores(self, rows, hotels, live, added, vectors, cosines, turns) -> np.ndarray:
+        """Each photo's scores in its hotel's context against the turns, for
+        `photos_in_context`: a hotel as built gathered from the snapshot's neighbour table,
+        one with a photo gone or `added` (the delta's hotels) since blended anew."""
+        snapshot = self.snapshot
+        changed = np.isin(hotels, np.concatenate([hotels[~live], added]))
         if snapshot.context is None:
             changed[:] = True
         scores = np.empty_like(cosines)
@@ -375,9 +387,7 @@ class View(LiveRows):
             scores[built] = scores_from_table(cosines, built, positions, norms)
         anew = np.flatnonzero(changed & live)
         scores[anew] = blended_cosines(vectors[anew], hotels[anew], turns)
-        chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])
-        best = cosines[live].max(axis=1), scores[live].max(axis=1)  # each photo's best turn
-        return ids[live], hotels[live], chains[live], *best
+        return scores
 
     def selection(self, filters, image_ids) -> "Selection":
         """Snapshot rows allowed by the filters (None: all), and the hotels when queried."""

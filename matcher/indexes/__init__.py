@@ -87,7 +87,7 @@ def top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]
     if len(valid) > k:
         valid = valid[np.argpartition(-scores[valid], k - 1)[:k]]
     order = valid[np.lexsort((ids[valid], -scores[valid]))]
-    return [(int(ids[i]), float(scores[i])) for i in order]
+    return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
 
 
 _index = None

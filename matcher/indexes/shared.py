@@ -330,17 +330,20 @@ class View(LiveRows):
         delta_rows = delta.rows(filters, selection.hotel_ids, image_ids)
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
         vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[delta_rows]])
-        # Exact: the full float32 vectors. einsum, not BLAS: OpenBLAS's threads wait on
-        # busy cores (9 ms against 23 ms for this product at 1M on 2 shared cores).
+        # Exact: the full float32 vectors (ranking the shortlist by the graph's projections
+        # instead changed the top-10 hotels of 45-73 % of pages at 1M: docs/benchmarks.md,
+        # fifteenth session). einsum, not BLAS: OpenBLAS's threads wait on busy cores
+        # (9 ms against 23 ms for this product at 1M on 2 shared cores).
         scores = np.einsum("nd,qd->nq", vectors, queries)
         found = [top_k(ids, scores[:, column], k) for column in range(len(queries))]
         hotels = np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[delta_rows]])
         chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[delta_rows]])
-        where = {int(pk): i for i, pk in enumerate(ids)}
-        owners = {}
-        for pk in {pk for pairs in found for pk, _ in pairs}:
-            chain = int(chains[where[pk]])
-            owners[pk] = (int(hotels[where[pk]]), None if chain < 0 else chain)
+        kept = list({pk for pairs in found for pk, _ in pairs})
+        where = np.flatnonzero(np.isin(ids, kept))  # ids are unique: one row each
+        owned = zip(
+            ids[where].tolist(), hotels[where].tolist(), chains[where].tolist(), strict=True
+        )
+        owners = {pk: (hotel, None if chain < 0 else chain) for pk, hotel, chain in owned}
         return found, owners
 
     def photos_in_context(self, hotel_ids: np.ndarray, turns: np.ndarray):

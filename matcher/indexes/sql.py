@@ -122,7 +122,9 @@ def can_pipeline() -> bool:
 def pipelined():
     """(send, sync) on Django's connection in psycopg's pipeline mode: `send(sql, params)`
     puts a statement on its way to the database, where it runs while Python goes on, and
-    returns its cursor; `sync()` waits for every statement sent, then the cursors fetch.
+    returns its cursor; `sync()` waits for every statement sent and leaves pipeline mode
+    (one Sync, one round trip: syncing, then leaving, cost a second one, ~0.1 ms), then
+    the cursors fetch. Leaving the block syncs too when `sync()` was not called.
 
     The cursors bind on the server (Django's bind on the client, which pipelines do not
     take) and never prepare: a prepared statement saved nothing here (measured), and it
@@ -138,16 +140,17 @@ def pipelined():
     try:
         with (
             connection.wrap_database_errors,
-            pg.pipeline() as pipeline,
             contextlib.ExitStack() as cursors,
+            contextlib.ExitStack() as pipeline,
         ):
+            pipeline.enter_context(pg.pipeline())
 
             def send(sql: str, params) -> psycopg.Cursor:
                 cursor = cursors.enter_context(psycopg.Cursor(pg))
                 cursor.execute(sql, params, prepare=False)
                 return cursor
 
-            yield send, pipeline.sync
+            yield send, pipeline.close
     except BaseException:
         with contextlib.suppress(Exception):  # already broken: Django drops it anyway
             if pg.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:

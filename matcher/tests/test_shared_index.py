@@ -146,6 +146,17 @@ def test_a_search_catches_up_with_the_markers_read_with_the_version(served, hote
     assert ids(index.search(query, 1)) == [image.pk]  # new photo found: markers given
 
 
+def test_the_live_photo_index_is_what_live_images_asks():
+    """The partial index that answers the liveness probes (`rooms_roomimage_live`) has
+    `live_images()`'s condition: a change to one without the other leaves the probes
+    reading table rows again (2.3 ms against 1.0 at 1M)."""
+    from matcher.indexes import live_images
+
+    index = next(i for i in RoomImage._meta.indexes if i.name == "rooms_roomimage_live")
+    assert index.fields == ["id"]
+    assert str(RoomImage.objects.filter(index.condition).query) == str(live_images().query)
+
+
 def test_a_pipeline_left_by_an_error_leaves_the_connection_usable(served):
     from django.db import DatabaseError, connection, transaction
 

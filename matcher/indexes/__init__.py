@@ -83,11 +83,16 @@ def not_searchable(image_ids: list[int]) -> set[int]:
 
 def top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     """(id, score) of the k best finite scores, best first; ties broken by id."""
+    order = top_positions(ids, scores, k)
+    return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
+
+
+def top_positions(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of `top_k`'s pairs in `ids` and `scores`."""
     valid = np.flatnonzero(np.isfinite(scores))
     if len(valid) > k:
         valid = valid[np.argpartition(-scores[valid], k - 1)[:k]]
-    order = valid[np.lexsort((ids[valid], -scores[valid]))]
-    return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
+    return valid[np.lexsort((ids[valid], -scores[valid]))]
 
 
 _index = None

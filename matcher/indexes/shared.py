@@ -330,10 +330,10 @@ class View(LiveRows):
         delta_rows = delta.rows(filters, selection.hotel_ids, image_ids)
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
         vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[delta_rows]])
-        # Exact: the full float32 vectors (ranking the shortlist by the graph's projections
-        # instead changed the top-10 hotels of 45-73 % of pages at 1M: docs/benchmarks.md,
-        # fifteenth session). einsum, not BLAS: OpenBLAS's threads wait on busy cores
-        # (9 ms against 23 ms for this product at 1M on 2 shared cores).
+        # Exact: the full float32 vectors (ranked by the graph's projections instead, 27-55 %
+        # of pages at 1M kept the exact index's top-10 hotels, against 93 %:
+        # docs/benchmarks.md, fifteenth session). einsum, not BLAS: OpenBLAS's threads
+        # wait on busy cores (9 ms against 23 ms for this product at 1M on 2 shared cores).
         scores = np.einsum("nd,qd->nq", vectors, queries)
         tops = [top_positions(ids, scores[:, q], k) for q in range(len(queries))]
         found = [
@@ -341,7 +341,7 @@ class View(LiveRows):
             for q, top in enumerate(tops)
         ]
         # Owners of the images kept only: a gather of ~200 rows, not of the shortlist
-        kept = np.unique(np.concatenate(tops))
+        kept = np.unique(np.concatenate([np.empty(0, np.int64), *tops]))
         mapped, added = kept[kept < len(rows)], kept[kept >= len(rows)] - len(rows)
         hotels = np.concatenate(
             [snapshot.hotel_ids[rows[mapped]], delta.hotel_ids[delta_rows[added]]]
@@ -369,18 +369,18 @@ class View(LiveRows):
         with liveness_probe(ids[live].tolist()) as probe:
             vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[extra]])
             cosines = np.einsum("nd,td->nt", vectors, turns)  # einsum: see `_top_k`
-            scores = self.context_scores(rows, hotels, live, added, vectors, cosines, turns)
+            scores = self._context_scores(rows, hotels, live, added, vectors, cosines, turns)
             gone = probe()
         if gone:  # rare: their hotels blended anew without them
             with self.lock:
                 self.drop_images(gone)
             live &= ~np.isin(ids, np.fromiter(gone, np.int64, len(gone)))
-            scores = self.context_scores(rows, hotels, live, added, vectors, cosines, turns)
+            scores = self._context_scores(rows, hotels, live, added, vectors, cosines, turns)
         chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])
         best = cosines[live].max(axis=1), scores[live].max(axis=1)  # each photo's best turn
         return ids[live], hotels[live], chains[live], *best
 
-    def context_scores(self, rows, hotels, live, added, vectors, cosines, turns) -> np.ndarray:
+    def _context_scores(self, rows, hotels, live, added, vectors, cosines, turns) -> np.ndarray:
         """Each photo's scores in its hotel's context against the turns, for
         `photos_in_context`: a hotel as built gathered from the snapshot's neighbour table,
         one with a photo gone or `added` (the delta's hotels) since blended anew."""
@@ -531,7 +531,9 @@ def moved_out(owners: dict, filters: HotelFilters | None) -> set[int]:
     return {pk for pk, (hotel_id, _) in owners.items() if hotel_id not in passing}
 
 
-# `live_images()` among ids, compiled once (`IdsStatement`)
+# `live_images()` among ids, compiled once (`IdsStatement`). An index-only scan of
+# `rooms_roomimage_live` where planned with its values (unprepared, as `pipelined` and
+# `IdsStatement` send it): a generic plan could not match the partial index.
 LIVE_AMONG = IdsStatement(lambda ids: live_images().filter(pk__in=ids).order_by().values_list("pk"))
 
 

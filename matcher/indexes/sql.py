@@ -124,7 +124,8 @@ def pipelined():
     puts a statement on its way to the database, where it runs while Python goes on, and
     returns its cursor; `sync()` waits for every statement sent and leaves pipeline mode
     (one Sync, one round trip: syncing, then leaving, cost a second one, ~0.1 ms), then
-    the cursors fetch. Leaving the block syncs too when `sync()` was not called.
+    the cursors fetch. Leaving the block syncs too when `sync()` was not called; a
+    statement sent after `sync()` runs on its own, no longer pipelined.
 
     The cursors bind on the server (Django's bind on the client, which pipelines do not
     take) and never prepare: a prepared statement saved nothing here (measured), and it

@@ -106,6 +106,14 @@ def test_photos_added_and_hidden_after_the_build_take_effect(served, hotel):
     image = make_room_image(hotels[3], status=EMBEDDING)
     assert store_embedding(image.pk, VERSION, query, expect=EMBEDDING)
     assert ids(index.search(query, 1)) == [image.pk]  # from the delta
+    # Owners of a result mixing snapshot and delta rows: each image's own hotel and chain
+    found = index.search(query, 20)
+    assert image.pk in found.owners and len(found.owners) == 20
+    hotel = "submission__hotel"
+    truth = RoomImage.objects.filter(pk__in=ids(found)).values_list(
+        "pk", f"{hotel}_id", f"{hotel}__chain_id"
+    )
+    assert found.owners == {pk: (hotel_id, chain_id) for pk, hotel_id, chain_id in truth}
     in_country = HotelFilters(country=hotels[3].country_code)
     assert ids(index.search(query, 1, filters=in_country)) == [image.pk]
     elsewhere = HotelFilters(country=hotels[4].country_code)

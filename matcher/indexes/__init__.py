@@ -83,8 +83,12 @@ def not_searchable(image_ids: list[int]) -> set[int]:
 
 def top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     """(id, score) of the k best finite scores, best first; ties broken by id."""
-    order = top_positions(ids, scores, k)
-    return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
+    return pairs_at(ids, scores, top_positions(ids, scores, k))
+
+
+def pairs_at(ids: np.ndarray, scores: np.ndarray, positions: np.ndarray) -> list[tuple]:
+    """(id, score) at `positions`, as plain Python values."""
+    return list(zip(ids[positions].tolist(), scores[positions].tolist(), strict=True))
 
 
 def top_positions(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:

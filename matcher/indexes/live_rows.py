@@ -63,11 +63,10 @@ class LiveRows:
     def markers(self) -> tuple[int, object]:
         """(largest embedding id, latest image status change): two index probes, one query
         (a round trip per search saved: ~1 ms at 1M on PostgreSQL)."""
-        newest = Embedding.objects.order_by("-id").values("id")[:1]
-        changed = RoomImage.objects.order_by("-status_changed_at").values("status_changed_at")
+        newest, changed = marker_subqueries()
         row = (
-            Embedding.objects.filter(id=Subquery(newest))
-            .annotate(changed=Subquery(changed[:1]))
+            Embedding.objects.filter(id=newest)
+            .annotate(changed=changed)
             .values_list("id", "changed")
             .first()
         )
@@ -159,12 +158,18 @@ def serving_state() -> tuple[str, tuple | None]:
     return version, None if markers[0] is None else tuple(markers)
 
 
-def _state_query() -> QuerySet:
+def marker_subqueries() -> tuple[Subquery, Subquery]:
+    """The largest embedding id and the latest image status change, as subqueries."""
     newest = Embedding.objects.order_by("-id").values("id")[:1]
-    changed = RoomImage.objects.order_by("-status_changed_at").values("status_changed_at")
+    changed = RoomImage.objects.order_by("-status_changed_at").values("status_changed_at")[:1]
+    return Subquery(newest), Subquery(changed)
+
+
+def _state_query() -> QuerySet:
+    newest, changed = marker_subqueries()
     return (
         IndexState.objects.filter(pk=1)
-        .annotate(newest=Subquery(newest), changed=Subquery(changed[:1]))
+        .annotate(newest=newest, changed=changed)
         .values_list("active_version", "newest", "changed")
     )
 

@@ -38,6 +38,7 @@ from matcher.indexes import (
     Neighbours,
     default_backend,
     live_images,
+    pairs_at,
     searchable_embeddings,
     top_positions,
 )
@@ -336,10 +337,7 @@ class View(LiveRows):
         # wait on busy cores (9 ms against 23 ms for this product at 1M on 2 shared cores).
         scores = np.einsum("nd,qd->nq", vectors, queries)
         tops = [top_positions(ids, scores[:, q], k) for q in range(len(queries))]
-        found = [
-            list(zip(ids[top].tolist(), scores[top, q].tolist(), strict=True))
-            for q, top in enumerate(tops)
-        ]
+        found = [pairs_at(ids, scores[:, q], top) for q, top in enumerate(tops)]
         # Owners of the images kept only: a gather of ~200 rows, not of the shortlist
         kept = np.unique(np.concatenate([np.empty(0, np.int64), *tops]))
         mapped, added = kept[kept < len(rows)], kept[kept >= len(rows)] - len(rows)
@@ -363,29 +361,29 @@ class View(LiveRows):
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[extra]])
         hotels = np.concatenate([snapshot.hotel_ids[rows], delta.hotel_ids[extra]])
         live = np.concatenate([~self.dead[rows], np.ones(len(extra), dtype=bool)])
-        added = delta.hotel_ids[extra]
         # Hidden since the last catch-up noticed: one primary-key probe, as for results,
         # answered while the vectors are read and scored (all of them: few are gone).
         with liveness_probe(ids[live].tolist()) as probe:
             vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[extra]])
             cosines = np.einsum("nd,td->nt", vectors, turns)  # einsum: see `_top_k`
-            scores = self._context_scores(rows, hotels, live, added, vectors, cosines, turns)
+            scores = self._context_scores(rows, hotels, live, vectors, cosines, turns)
             gone = probe()
         if gone:  # rare: their hotels blended anew without them
             with self.lock:
                 self.drop_images(gone)
             live &= ~np.isin(ids, np.fromiter(gone, np.int64, len(gone)))
-            scores = self._context_scores(rows, hotels, live, added, vectors, cosines, turns)
+            scores = self._context_scores(rows, hotels, live, vectors, cosines, turns)
         chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])
         best = cosines[live].max(axis=1), scores[live].max(axis=1)  # each photo's best turn
         return ids[live], hotels[live], chains[live], *best
 
-    def _context_scores(self, rows, hotels, live, added, vectors, cosines, turns) -> np.ndarray:
+    def _context_scores(self, rows, hotels, live, vectors, cosines, turns) -> np.ndarray:
         """Each photo's scores in its hotel's context against the turns, for
         `photos_in_context`: a hotel as built gathered from the snapshot's neighbour table,
-        one with a photo gone or `added` (the delta's hotels) since blended anew."""
+        one with a photo gone or added (the delta's rows, after the snapshot's) since
+        blended anew."""
         snapshot = self.snapshot
-        changed = np.isin(hotels, np.concatenate([hotels[~live], added]))
+        changed = np.isin(hotels, np.concatenate([hotels[~live], hotels[len(rows) :]]))
         if snapshot.context is None:
             changed[:] = True
         scores = np.empty_like(cosines)

@@ -61,6 +61,12 @@ DELTA_WARN_ROWS = 100_000  # each search scans the delta exactly: warn as it gro
 # at scale", photo sets).
 PROBE_EF = 64
 TURN_MARGIN = 0.1
+# The walk looks `shortlist` deep (efSearch 700: recall@100 0.986 at 1M), but only each
+# query's best RESCORED_PER_RESULT * k by the walk's own scores are read and re-scored
+# exactly: at 1M the exact top-200 of the best 400 equal those of all 700 in 50 of 50
+# queries (300: 99.8 %), and reading 700 rows of 5 KB scattered over the mapped file
+# was the search's second largest step (docs/benchmarks.md, sixteenth session).
+RESCORED_PER_RESULT = 2
 
 
 class SharedIndex:
@@ -326,16 +332,21 @@ class View(LiveRows):
         """(each query's top-k, {image id: (hotel id, chain id)} of the images in them)."""
         selection = self.selection(filters, image_ids)
         # The union of every query's candidates, read once and in file order.
-        rows = np.unique(self.snapshot_candidates(queries, size, selection, turns))
+        keep = min(size, RESCORED_PER_RESULT * k)
+        rows = np.unique(self.snapshot_candidates(queries, size, keep, selection, turns))
         snapshot, delta = self.snapshot, self.delta  # each read once: swapped, never edited
         delta_rows = delta.rows(filters, selection.hotel_ids, image_ids)
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
-        vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[delta_rows]])
         # Exact: the full float32 vectors (ranked by the graph's projections instead, 27-55 %
         # of pages at 1M kept the exact index's top-10 hotels, against 93 %:
         # docs/benchmarks.md, fifteenth session). einsum, not BLAS: OpenBLAS's threads
         # wait on busy cores (9 ms against 23 ms for this product at 1M on 2 shared cores).
-        scores = np.einsum("nd,qd->nq", vectors, queries)
+        scores = np.concatenate(
+            [
+                snapshot.inner_products(rows, queries),
+                np.einsum("nd,qd->nq", delta.vectors[delta_rows], queries),
+            ]
+        )
         tops = [top_positions(ids, scores[:, q], k) for q in range(len(queries))]
         found = [pairs_at(ids, scores[:, q], top) for q, top in enumerate(tops)]
         # Owners of the images kept only: a gather of ~200 rows, not of the shortlist
@@ -364,24 +375,28 @@ class View(LiveRows):
         # Hidden since the last catch-up noticed: one primary-key probe, as for results,
         # answered while the vectors are read and scored (all of them: few are gone).
         with liveness_probe(ids[live].tolist()) as probe:
-            vectors = np.concatenate([snapshot.vectors[rows], delta.vectors[extra]])
-            cosines = np.einsum("nd,td->nt", vectors, turns)  # einsum: see `_top_k`
-            scores = self._context_scores(rows, hotels, live, vectors, cosines, turns)
+            cosines = np.concatenate(
+                [
+                    snapshot.inner_products(rows, turns),
+                    np.einsum("nd,td->nt", delta.vectors[extra], turns),  # einsum: see `_top_k`
+                ]
+            )
+            scores = self._context_scores(rows, extra, delta, hotels, live, cosines, turns)
             gone = probe()
         if gone:  # rare: their hotels blended anew without them
             with self.lock:
                 self.drop_images(gone)
             live &= ~np.isin(ids, np.fromiter(gone, np.int64, len(gone)))
-            scores = self._context_scores(rows, hotels, live, vectors, cosines, turns)
+            scores = self._context_scores(rows, extra, delta, hotels, live, cosines, turns)
         chains = np.concatenate([snapshot.chain_ids[rows], delta.chain_ids[extra]])
         best = cosines[live].max(axis=1), scores[live].max(axis=1)  # each photo's best turn
         return ids[live], hotels[live], chains[live], *best
 
-    def _context_scores(self, rows, hotels, live, vectors, cosines, turns) -> np.ndarray:
+    def _context_scores(self, rows, extra, delta, hotels, live, cosines, turns) -> np.ndarray:
         """Each photo's scores in its hotel's context against the turns, for
-        `photos_in_context`: a hotel as built gathered from the snapshot's neighbour table,
-        one with a photo gone or added (the delta's rows, after the snapshot's) since
-        blended anew."""
+        `photos_in_context` (snapshot `rows`, then `delta`'s rows `extra`): a hotel as
+        built gathered from the snapshot's neighbour table, one with a photo gone or added
+        since blended anew from the full vectors of its photos (only theirs are read)."""
         snapshot = self.snapshot
         changed = np.isin(hotels, np.concatenate([hotels[~live], hotels[len(rows) :]]))
         if snapshot.context is None:
@@ -394,7 +409,9 @@ class View(LiveRows):
             norms = snapshot.context_norms[rows[built]]
             scores[built] = scores_from_table(cosines, built, positions, norms)
         anew = np.flatnonzero(changed & live)
-        scores[anew] = blended_cosines(vectors[anew], hotels[anew], turns)
+        mapped, added = anew[anew < len(rows)], anew[anew >= len(rows)] - len(rows)
+        vectors = np.concatenate([snapshot.vectors[rows[mapped]], delta.vectors[extra[added]]])
+        scores[anew] = blended_cosines(vectors, hotels[anew], turns)
         return scores
 
     def selection(self, filters, image_ids) -> "Selection":
@@ -417,25 +434,26 @@ class View(LiveRows):
             rows = rows[np.asarray(snapshot.chain_ids[rows]) == filters.chain.pk]
         return Selection(rows, None)
 
-    def snapshot_candidates(self, queries, size, selection, turns=0) -> np.ndarray:
-        """Snapshot rows to re-score: each query's nearest `size` allowed, or all allowed."""
+    def snapshot_candidates(self, queries, size, keep, selection, turns=0) -> np.ndarray:
+        """Snapshot rows to re-score: each query's best `keep` of the `size` nearest
+        allowed (by the walk's scores), or all allowed when they are `size` or fewer."""
         rows = selection.rows
         if rows is not None:
             rows = rows[~self.dead[rows]]
             if len(rows) <= size:
                 return rows
             if len(rows) <= EXACT_ROWS:
-                return self.scan(queries, size, rows)
+                return self.scan(queries, keep, rows)
         probed, walked = np.empty(0, dtype=np.int64), queries
         if turns > 1 and len(queries) > turns:  # a set of photos, several turns each
             probed, chosen = self.probe_turns(queries, turns, rows)
             walked = queries[chosen]
-        labels = np.concatenate([probed, self.walk(walked, size, rows)])
+        labels = np.concatenate([probed, self.walk(walked, keep, rows, ef=size)])
         if rows is not None and (labels < 0).any():
-            # The filtered walk found fewer than `size` allowed rows (a few % of the
+            # The filtered walk found fewer than `keep` allowed rows (a few % of the
             # gallery, clustered away from the query): read as "no more", it would cut
             # the search short of k hotels. Those rows are few enough to scan.
-            return self.scan(queries, size, rows)
+            return self.scan(queries, keep, rows)
         return labels[labels >= 0]
 
     def scan(self, queries, size, rows) -> np.ndarray:
@@ -457,19 +475,20 @@ class View(LiveRows):
         walked = best >= best.max(axis=1, keepdims=True) - TURN_MARGIN
         return labels, np.flatnonzero(walked.reshape(-1))
 
-    def walk(self, queries, size, rows, with_scores=False):
-        """The FAISS walk's labels, restricted in native code to `rows` (None: all) minus
-        dead rows; with their inner products (in the graph's space) if asked.
+    def walk(self, queries, size, rows, with_scores=False, ef=None):
+        """Each query's `size` best labels of a FAISS walk `ef` deep (default: `size`),
+        best first, restricted in native code to `rows` (None: all) minus dead rows; with
+        their inner products (in the graph's space) if asked.
 
-        A filtered walk looks as far as an unfiltered one (ef = `size`): twice as far
-        cost 3.5-6.7 ms more at 1M (country, chain) for recall@100 0.987 against 0.975
+        A filtered walk looks as far as an unfiltered one (ef = the shortlist): twice as
+        far cost 3.5-6.7 ms more at 1M (country, chain) for recall@100 0.987 against 0.975
         (target 0.95; docs/benchmarks.md, fourteenth session)."""
         import faiss
 
         snapshot = self.snapshot
         queries = snapshot.graph_query(queries)
         params = faiss.SearchParametersHNSW()
-        params.efSearch = size
+        params.efSearch = max(size, ef or size)
         allowed = None
         if rows is not None or self.dead.any():
             allowed = ~self.dead if rows is None else np.zeros(len(snapshot), dtype=bool)

@@ -90,6 +90,33 @@ def test_unfiltered_walk_finds_the_exact_top_100_with_owners(served):
     assert np.mean(recalls) >= 0.95
 
 
+def test_through_a_projection_only_the_walks_best_are_re_scored_exactly(served, monkeypatch):
+    # A large gallery's graph walks a PCA projection: its order picks the rows re-scored
+    # (RESCORED_PER_RESULT per result, not the whole shortlist); their scores are exact.
+    monkeypatch.setattr(snapshots, "PROJECT_ABOVE_ROWS", 0)
+    monkeypatch.setattr(snapshots, "PROJECTED_DIM", 12)
+    _, rng = gallery(rank=12)
+    index, exact = SharedIndex(shortlist=400), ExactIndex()
+    read = []
+    real = snapshots.Snapshot.inner_products
+    monkeypatch.setattr(
+        snapshots.Snapshot,
+        "inner_products",
+        lambda s, rows, q: read.append(len(rows)) or real(s, rows, q),
+    )
+    recalls = []
+    for query in queries(rng):
+        found, truth = index.search(query, 100), exact.search(query, 100)
+        assert index.view.snapshot.projection is not None
+        assert read.pop() <= shared_index.RESCORED_PER_RESULT * 100 < 400
+        recalls.append(recall(found, truth))
+        expected = dict(truth)
+        for pk, score in found:
+            if pk in expected:
+                assert score == pytest.approx(expected[pk], abs=1e-5)
+    assert np.mean(recalls) >= 0.95
+
+
 def test_photos_added_and_hidden_after_the_build_take_effect(served, hotel):
     from matcher.embedding import EMBEDDING, store_embedding
     from matcher.tests.embedding_factories import make_room_image
@@ -344,13 +371,14 @@ def test_a_photo_set_walks_in_full_only_the_turns_its_probes_point_to(served, se
     search_hotels_set([queries(rng, 1)[0]], k=5)  # opens the view
     walks, real = [], index.view.walk
     index.view.walk = lambda q, size, *a, **kw: (
-        walks.append((len(q), size)) or real(q, size, *a, **kw)
+        walks.append((len(q), kw.get("ef", size))) or real(q, size, *a, **kw)
     )
     # Photos of the gallery upright; their other turns resemble nothing in it.
     upright = [row.as_array() for row in Embedding.objects.order_by("pk")[:3]]
     photos = [np.stack([query, -query, -query, -query]) for query in upright]
     search_hotels_set(photos, k=5)
-    # Every turn probed; only the upright ones (the others are far from everything) in full.
+    # Every turn probed; only the upright ones (the others are far from everything) in full
+    # (as deep as the shortlist).
     assert walks == [(12, shared_index.PROBE_EF), (3, index.shortlist)]
     index_module.reset_index()
 
@@ -430,7 +458,7 @@ def test_a_filtered_walk_that_comes_back_short_is_scanned_instead(served, monkey
     query, filters = queries(rng, 1)[0], HotelFilters(country=hotels[1].country_code)
     index.search(query, 1)  # opens the view
     monkeypatch.setattr(
-        shared_index.View, "walk", lambda self, queries, size, rows: np.full(size, -1)
+        shared_index.View, "walk", lambda self, queries, size, rows, ef: np.full(size, -1)
     )  # as FAISS answers when few allowed rows lie near the query
 
     found = index.search(query, 100, filters=filters)

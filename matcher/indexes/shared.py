@@ -61,12 +61,14 @@ DELTA_WARN_ROWS = 100_000  # each search scans the delta exactly: warn as it gro
 # at scale", photo sets).
 PROBE_EF = 64
 TURN_MARGIN = 0.1
-# The walk looks `shortlist` deep (efSearch 700: recall@100 0.986 at 1M), but only each
-# query's best RESCORED_PER_RESULT * k by the walk's own scores are read and re-scored
-# exactly: at 1M the exact top-200 of the best 400 equal those of all 700 in 50 of 50
-# queries (300: 99.8 %), and reading 700 rows of 5 KB scattered over the mapped file
-# was the search's second largest step (docs/benchmarks.md, sixteenth session).
-RESCORED_PER_RESULT = 2
+# An unfiltered walk looks `shortlist` deep (efSearch 700: recall@100 0.986 at 1M), but
+# only its best RESCORED_ROWS by the walk's own scores are read and re-scored exactly: at
+# 1M the exact top-200 of the best 400 equal those of all 700 in 50 of 50 queries, and
+# reading 700 rows of 5 KB scattered over the mapped file was the search's second
+# largest step. Not in a filtered search: past the query's own hotel, a filter's nearest
+# rows are near-ties the projection orders poorly (recall@100 at 1M, city 0.971 against
+# 0.994; docs/benchmarks.md, sixteenth session).
+RESCORED_ROWS = 400
 
 
 class SharedIndex:
@@ -332,7 +334,7 @@ class View(LiveRows):
         """(each query's top-k, {image id: (hotel id, chain id)} of the images in them)."""
         selection = self.selection(filters, image_ids)
         # The union of every query's candidates, read once and in file order.
-        keep = min(size, RESCORED_PER_RESULT * k)
+        keep = size if selection.rows is not None else min(size, max(RESCORED_ROWS, k + k // 2))
         rows = np.unique(self.snapshot_candidates(queries, size, keep, selection, turns))
         snapshot, delta = self.snapshot, self.delta  # each read once: swapped, never edited
         delta_rows = delta.rows(filters, selection.hotel_ids, image_ids)

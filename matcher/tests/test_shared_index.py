@@ -90,13 +90,13 @@ def test_unfiltered_walk_finds_the_exact_top_100_with_owners(served):
     assert np.mean(recalls) >= 0.95
 
 
-def test_through_a_projection_only_the_walks_best_are_re_scored_exactly(served, monkeypatch):
+def test_through_a_projection_an_unfiltered_walks_best_are_re_scored_exactly(served, monkeypatch):
     # A large gallery's graph walks a PCA projection: its order picks the rows re-scored
-    # (RESCORED_PER_RESULT per result, not the whole shortlist); their scores are exact.
+    # (RESCORED_ROWS of the deeper walk, not the whole shortlist); their scores are exact.
     monkeypatch.setattr(snapshots, "PROJECT_ABOVE_ROWS", 0)
     monkeypatch.setattr(snapshots, "PROJECTED_DIM", 12)
     _, rng = gallery(rank=12)
-    index, exact = SharedIndex(shortlist=400), ExactIndex()
+    index, exact = SharedIndex(shortlist=1000), ExactIndex()
     read = []
     real = snapshots.Snapshot.inner_products
     monkeypatch.setattr(
@@ -108,7 +108,7 @@ def test_through_a_projection_only_the_walks_best_are_re_scored_exactly(served, 
     for query in queries(rng):
         found, truth = index.search(query, 100), exact.search(query, 100)
         assert index.view.snapshot.projection is not None
-        assert read.pop() <= shared_index.RESCORED_PER_RESULT * 100 < 400
+        assert read.pop() <= shared_index.RESCORED_ROWS < 1000
         recalls.append(recall(found, truth))
         expected = dict(truth)
         for pk, score in found:

@@ -262,24 +262,6 @@ class Snapshot:
             queries = pca.project(queries, self.projection)
         return np.ascontiguousarray(queries, dtype=np.float32)
 
-    def inner_products(self, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
-        """(len(rows), Q) inner products of these rows' full vectors with the (Q, D)
-        `queries`, read in place from the mapping by FAISS's SIMD kernel: gathering the
-        rows into an array first (~2 MB at 1M) took twice as long (0.76 ms against 1.58
-        for 400 rows; docs/benchmarks.md, sixteenth session)."""
-        import faiss
-
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        ids = np.ascontiguousarray(
-            np.broadcast_to(np.asarray(rows, dtype=np.int64), (len(queries), len(rows)))
-        )
-        out = np.empty(ids.shape, dtype=np.float32)
-        faiss.fvec_inner_products_by_idx(
-            faiss.swig_ptr(out), faiss.swig_ptr(queries), faiss.swig_ptr(self.vectors),
-            faiss.swig_ptr(ids), self.dim, len(queries), len(rows),
-        )  # fmt: skip
-        return out.T
-
     def graph_vectors(self) -> np.ndarray:
         """The graph's own (N, d) vectors, without a copy (FAISS's flat storage)."""
         import faiss
@@ -339,6 +321,25 @@ class Snapshot:
         found = table[positions]
         found = found[np.isin(found[:, 0], hotel_ids)]
         return [(int(start), int(end)) for _, start, end in found]
+
+
+def inner_products(matrix: np.ndarray, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(len(rows), Q) inner products of these rows of the (N, d) float32 `matrix` (mapped)
+    with the (Q, d) `queries`, read in place by FAISS's SIMD kernel: gathering the rows
+    into an array first (2 MB for 400 full vectors at 1M) took twice as long (0.76 ms
+    against 1.58; docs/benchmarks.md, sixteenth session)."""
+    import faiss
+
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    ids = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(rows, dtype=np.int64), (len(queries), len(rows)))
+    )
+    out = np.empty(ids.shape, dtype=np.float32)
+    faiss.fvec_inner_products_by_idx(
+        faiss.swig_ptr(out), faiss.swig_ptr(queries), faiss.swig_ptr(matrix),
+        faiss.swig_ptr(ids), matrix.shape[1], len(queries), len(rows),
+    )  # fmt: skip
+    return out.T
 
 
 def open_current(version: str) -> Snapshot | None:

@@ -341,8 +341,9 @@ class View(LiveRows):
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
         # Exact: the full float32 vectors (ranked by the graph's projections instead, 27-55 %
         # of pages at 1M kept the exact index's top-10 hotels, against 93 %:
-        # docs/benchmarks.md, fifteenth session). einsum, not BLAS: OpenBLAS's threads
-        # wait on busy cores (9 ms against 23 ms for this product at 1M on 2 shared cores).
+        # docs/benchmarks.md, fifteenth session), the mapped ones read in place. The
+        # delta's by einsum, not BLAS: OpenBLAS's threads wait on busy cores (9 ms
+        # against 23 ms for 700 rows at 1M on 2 shared cores).
         scores = np.concatenate(
             [
                 snapshots.inner_products(snapshot.vectors, rows, queries),
@@ -486,7 +487,7 @@ class View(LiveRows):
 
         A filtered walk looks as far as an unfiltered one (ef = the shortlist): twice as
         far cost 3.5-6.7 ms more at 1M (country, chain) for recall@100 0.987 against 0.975
-        (target 0.95; docs/benchmarks.md, fourteenth session)."""
+        (target 0.95; docs/benchmarks-history.md, fourteenth session)."""
         import faiss
 
         snapshot = self.snapshot

@@ -347,6 +347,8 @@ if MATCHER_INDEX_BACKEND.startswith(
 # and the images its graph yields per search, all re-scored with their full vectors
 # (1M, docs/benchmarks.md: 700 finds 0.99 of the true top-100 in a 22 ms search, and
 # the pages showed what the exact index shows in 20 queries of 20; 500: 0.98, 18 of 20).
+# SharedIndex walks this deep; an unfiltered search re-scores the best 400 of it
+# (`matcher.indexes.shared.RESCORED_ROWS`), a filtered one all of it.
 MATCHER_GRAPH_DIR = Path(env_str("MATCHER_GRAPH_DIR", str(BASE_DIR / "var" / "graphs")))
 MATCHER_GRAPH_SHORTLIST = env_int("MATCHER_GRAPH_SHORTLIST", 700, minimum=10)
 # The leading hotels re-scored in their hotel's context (matcher.context; docs/benchmarks.md,

@@ -490,6 +490,7 @@ class View(LiveRows):
         (target 0.95; docs/benchmarks-history.md, fourteenth session)."""
         import faiss
 
+        snapshots.one_thread()
         snapshot = self.snapshot
         queries = snapshot.graph_query(queries)
         params = faiss.SearchParametersHNSW()

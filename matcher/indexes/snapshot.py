@@ -227,8 +227,6 @@ class Snapshot:
     def __init__(self, directory: Path):
         import faiss
 
-        # One query per request: OpenMP's spinning pool only slows it on shared cores.
-        faiss.omp_set_num_threads(1)
         self.directory = directory
         meta = json.loads((directory / "groups.json").read_text())
         self.version, self.groups = meta["version"], meta["groups"]
@@ -323,17 +321,34 @@ class Snapshot:
         return [(int(start), int(end)) for _, start, end in found]
 
 
+def one_thread() -> None:
+    """One OpenMP thread for this thread's FAISS calls (`View.walk`, `inner_products`): one
+    query per request, and OpenMP's spinning pool only slows it on shared cores. libgomp
+    keeps the setting per thread, and a request's thread is not always the one that
+    opened the snapshot (gunicorn's threads, the loader's swap)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
 def inner_products(matrix: np.ndarray, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """(len(rows), Q) inner products of these rows of the (N, d) float32 `matrix` (mapped)
     with the (Q, d) `queries`, read in place by FAISS's SIMD kernel: gathering the rows
     into an array first (2 MB for 400 full vectors at 1M) took twice as long (0.76 ms
-    against 1.58; docs/benchmarks.md, sixteenth session)."""
+    against 1.58; docs/benchmarks.md, sixteenth session). The kernel reads raw memory:
+    what numpy would refuse (a row out of range, another width) is refused here."""
     import faiss
 
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    ids = np.ascontiguousarray(
-        np.broadcast_to(np.asarray(rows, dtype=np.int64), (len(queries), len(rows)))
-    )
+    rows = np.asarray(rows, dtype=np.int64)
+    if matrix.dtype != np.float32 or not matrix.flags.c_contiguous:
+        raise ValueError("inner_products reads a C-ordered float32 matrix")
+    if queries.ndim != 2 or queries.shape[1] != matrix.shape[1]:
+        raise ValueError(f"queries of shape {queries.shape} against {matrix.shape[1]} dims")
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(matrix)):
+        raise IndexError(f"rows outside 0..{len(matrix) - 1}")
+    ids = np.ascontiguousarray(np.broadcast_to(rows, (len(queries), len(rows))))
+    one_thread()
     out = np.empty(ids.shape, dtype=np.float32)
     faiss.fvec_inner_products_by_idx(
         faiss.swig_ptr(out), faiss.swig_ptr(queries), faiss.swig_ptr(matrix),

@@ -119,6 +119,61 @@ def test_through_a_projection_an_unfiltered_walks_best_are_re_scored_exactly(ser
     assert np.mean(recalls) >= 0.95
 
 
+def test_a_filtered_search_re_scores_all_its_walk_finds(served, monkeypatch):
+    # Past the query's hotel a filter's rows are near-ties the projection orders poorly:
+    # a filtered search re-scores the whole shortlist, not the best RESCORED_ROWS.
+    hotels, rng = gallery()  # a chain of 34 hotels: 680 photos
+    monkeypatch.setattr(shared_index, "EXACT_ROWS", 0)  # the filter walks
+    index = SharedIndex(shortlist=500)
+    read = []
+    real = snapshots.inner_products
+    monkeypatch.setattr(
+        snapshots, "inner_products", lambda m, rows, q: read.append(len(rows)) or real(m, rows, q)
+    )
+    index.search(queries(rng, 1)[0], 100, filters=HotelFilters(chain=Chain.objects.get()))
+    assert read[-1] == 500 > shared_index.RESCORED_ROWS
+
+
+def test_inner_products_read_rows_in_place_as_numpy_would(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "m.npy", rng.standard_normal((50, 8)).astype(np.float32))
+    matrix = np.asarray(np.load(tmp_path / "m.npy", mmap_mode="r"))  # read-only, mapped
+    rows, turns = np.array([3, 49, 0, 3]), rng.standard_normal((3, 8)).astype(np.float32)
+    assert np.allclose(snapshots.inner_products(matrix, rows, turns), matrix[rows] @ turns.T)
+    assert snapshots.inner_products(matrix, rows[:0], turns).shape == (0, 3)
+    with pytest.raises(IndexError):
+        snapshots.inner_products(matrix, np.array([50]), turns)
+    with pytest.raises(IndexError):
+        snapshots.inner_products(matrix, np.array([-1]), turns)
+    with pytest.raises(ValueError):
+        snapshots.inner_products(matrix, rows, turns[:, :4])
+
+
+def test_faiss_runs_on_one_thread_in_any_thread(served):
+    import threading
+
+    import faiss
+
+    _, rng = gallery(n_hotels=10)
+    index, query = SharedIndex(shortlist=50), queries(rng, 1)[0]
+    index.search(query, 10)  # the snapshot opened in this thread
+    view, seen = index.view, []
+
+    def walk():  # a request thread of gunicorn's, say: OpenMP's default is per thread
+        view.walk(query[None, :], 10, None)
+        seen.append(faiss.omp_get_max_threads())
+
+    def read():
+        snapshots.inner_products(view.snapshot.vectors, np.arange(5), query[None, :])
+        seen.append(faiss.omp_get_max_threads())
+
+    for work in (walk, read):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert seen == [1, 1]
+
+
 def test_photos_added_and_hidden_after_the_build_take_effect(served, hotel):
     from matcher.embedding import EMBEDDING, store_embedding
     from matcher.tests.embedding_factories import make_room_image

@@ -354,13 +354,8 @@ class View(LiveRows):
         found = [pairs_at(ids, scores[:, q], top) for q, top in enumerate(tops)]
         # Owners of the images kept only: a gather of ~200 rows, not of the shortlist
         kept = np.unique(np.concatenate([np.empty(0, np.int64), *tops]))
-        mapped, added = kept[kept < len(rows)], kept[kept >= len(rows)] - len(rows)
-        hotels = np.concatenate(
-            [snapshot.hotel_ids[rows[mapped]], delta.hotel_ids[delta_rows[added]]]
-        )
-        chains = np.concatenate(
-            [snapshot.chain_ids[rows[mapped]], delta.chain_ids[delta_rows[added]]]
-        )
+        hotels = stacked(snapshot.hotel_ids, delta.hotel_ids, rows, delta_rows, kept)
+        chains = stacked(snapshot.chain_ids, delta.chain_ids, rows, delta_rows, kept)
         owned = zip(ids[kept].tolist(), hotels.tolist(), chains.tolist(), strict=True)
         owners = {pk: (hotel, None if chain < 0 else chain) for pk, hotel, chain in owned}
         return found, owners
@@ -412,8 +407,7 @@ class View(LiveRows):
             norms = snapshot.context_norms[rows[built]]
             scores[built] = scores_from_table(cosines, built, positions, norms)
         anew = np.flatnonzero(changed & live)
-        mapped, added = anew[anew < len(rows)], anew[anew >= len(rows)] - len(rows)
-        vectors = np.concatenate([snapshot.vectors[rows[mapped]], delta.vectors[extra[added]]])
+        vectors = stacked(snapshot.vectors, delta.vectors, rows, extra, anew)
         scores[anew] = blended_cosines(vectors, hotels[anew], turns)
         return scores
 
@@ -593,6 +587,14 @@ class Selection:
     def __init__(self, rows: np.ndarray | None, hotel_ids: np.ndarray | None):
         self.rows = rows  # snapshot rows allowed; None = every row
         self.hotel_ids = hotel_ids  # the hotels allowed, when the database was asked
+
+
+def stacked(mapped_column, delta_column, rows, delta_rows, positions) -> np.ndarray:
+    """`np.concatenate([mapped_column[rows], delta_column[delta_rows]])[positions]`, only
+    those positions read (`positions` sorted: the snapshot's come first)."""
+    split = np.searchsorted(positions, len(rows))
+    mapped, added = positions[:split], positions[split:] - len(rows)
+    return np.concatenate([mapped_column[rows[mapped]], delta_column[delta_rows[added]]])
 
 
 def ranges_rows(ranges) -> np.ndarray:

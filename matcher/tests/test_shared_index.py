@@ -90,6 +90,19 @@ def test_unfiltered_walk_finds_the_exact_top_100_with_owners(served):
     assert np.mean(recalls) >= 0.95
 
 
+def full_vectors_read(monkeypatch) -> list[int]:
+    """How many rows of full vectors each re-score reads (not the projection's scans)."""
+    read, real = [], snapshots.inner_products
+
+    def reading(matrix, rows, queries):
+        if matrix.shape[1] == DIM:
+            read.append(len(rows))
+        return real(matrix, rows, queries)
+
+    monkeypatch.setattr(snapshots, "inner_products", reading)
+    return read
+
+
 def test_through_a_projection_an_unfiltered_walks_best_are_re_scored_exactly(served, monkeypatch):
     # A large gallery's graph walks a PCA projection: its order picks the rows re-scored
     # (RESCORED_ROWS of the deeper walk, not the whole shortlist); their scores are exact.
@@ -97,15 +110,7 @@ def test_through_a_projection_an_unfiltered_walks_best_are_re_scored_exactly(ser
     monkeypatch.setattr(snapshots, "PROJECTED_DIM", 12)
     _, rng = gallery(rank=12)
     index, exact = SharedIndex(shortlist=1000), ExactIndex()
-    read = []
-    real = snapshots.inner_products
-
-    def reading(matrix, rows, queries):
-        if matrix.shape[1] == DIM:  # the full vectors, not the projection's
-            read.append(len(rows))
-        return real(matrix, rows, queries)
-
-    monkeypatch.setattr(snapshots, "inner_products", reading)
+    read = full_vectors_read(monkeypatch)
     recalls = []
     for query in queries(rng):
         found, truth = index.search(query, 100), exact.search(query, 100)
@@ -125,11 +130,7 @@ def test_a_filtered_search_re_scores_all_its_walk_finds(served, monkeypatch):
     hotels, rng = gallery()  # a chain of 34 hotels: 680 photos
     monkeypatch.setattr(shared_index, "EXACT_ROWS", 0)  # the filter walks
     index = SharedIndex(shortlist=500)
-    read = []
-    real = snapshots.inner_products
-    monkeypatch.setattr(
-        snapshots, "inner_products", lambda m, rows, q: read.append(len(rows)) or real(m, rows, q)
-    )
+    read = full_vectors_read(monkeypatch)
     index.search(queries(rng, 1)[0], 100, filters=HotelFilters(chain=Chain.objects.get()))
     assert read[-1] == 500 > shared_index.RESCORED_ROWS
 

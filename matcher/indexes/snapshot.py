@@ -37,6 +37,7 @@ import numpy as np
 from django.conf import settings
 
 from matcher.indexes import searchable_embeddings
+from matcher.indexes.huge_pages import prefer_huge_pages
 from matcher.indexes.live_rows import read_vectors
 from retrieval import context as hotel_context
 from retrieval import pca
@@ -238,6 +239,8 @@ class Snapshot:
             return np.asarray(np.load(directory / f"{name}.npy", mmap_mode="r"))
 
         self.vectors = mapped("vectors")
+        # Read back in by 2 MB pages, not 4 KB, after the kernel evicts them: `huge_pages`.
+        prefer_huge_pages([directory / "index.faiss", directory / "vectors.npy"])
         self.embedding_ids, self.image_ids = mapped("embedding_ids"), mapped("image_ids")
         self.hotel_ids, self.chain_ids = mapped("hotel_ids"), mapped("chain_ids")
         self.hotels = mapped("hotels")

@@ -341,7 +341,7 @@ class View(LiveRows):
         ids = np.concatenate([snapshot.image_ids[rows], delta.image_ids[delta_rows]])
         # Exact: the full float32 vectors (ranked by the graph's projections instead, 27-55 %
         # of pages at 1M kept the exact index's top-10 hotels, against 93 %:
-        # docs/benchmarks.md, fifteenth session), the mapped ones read in place. The
+        # docs/benchmarks-history.md, fifteenth session), the mapped ones read in place. The
         # delta's by einsum, not BLAS: OpenBLAS's threads wait on busy cores (9 ms
         # against 23 ms for 700 rows at 1M on 2 shared cores).
         scores = np.concatenate(

@@ -15,34 +15,44 @@ reads the files in order, so it does not see this case. Figures in docs/benchmar
 """
 
 import os
+import shutil
+import subprocess
 import threading
 import time
 
 import numpy as np
+from django.conf import settings
 
 from benchmarks.gallery import Gallery
 from matcher import search
 from matcher.indexes import get_index
 from matcher.indexes import snapshot as snapshots
+from matcher.indexes.shared import RESCORED_ROWS
 from matcher.models import IndexState
 
 HOTELS = 50_000  # bench_index --images 1000000 --per-hotel 20
 
 
 def drop_from_page_cache(directory):
+    """The files' cached pages dropped, then what is still cached: a page some other
+    process maps stays (POSIX_FADV_DONTNEED skips it), and the figures would not be
+    a cold open's."""
     for path in directory.iterdir():
         descriptor = os.open(path, os.O_RDONLY)
         try:
             os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(descriptor)
+    if shutil.which("fincore"):  # util-linux
+        files = [str(path) for path in directory.iterdir()]
+        print(subprocess.run(["fincore", *files], capture_output=True, text=True).stdout)
 
 
 def mapped_by_huge_pages(path) -> str:
     """'huge of resident MiB' of this process's mappings of `path`."""
     sizes, current = {"Rss:": 0, "FilePmdMapped:": 0}, False
     for line in open("/proc/self/smaps"):
-        fields = line.split()
+        fields = line.split(maxsplit=5)
         if "-" in fields[0] and ":" not in fields[0]:
             current = len(fields) == 6 and fields[5] == str(path)
         elif current and fields[0] in sizes:
@@ -75,7 +85,7 @@ for query in queries[10:]:
     start = time.perf_counter()
     search.search_hotels(query, k=10)
     middle = time.perf_counter()
-    view.walk(query[None, :], 400, None, ef=700)
+    view.walk(query[None, :], RESCORED_ROWS, None, ef=settings.MATCHER_GRAPH_SHORTLIST)
     totals.append((middle - start) * 1000)
     walks.append((time.perf_counter() - middle) * 1000)
 print(f"then 100 searches p50 {np.median(totals):.2f} ms, their walk p50 {np.median(walks):.2f} ms")

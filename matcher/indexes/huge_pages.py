@@ -7,39 +7,40 @@ took 4.3-4.5 ms with the graph mapped by 2 MB pages against 5.3-5.7 ms by 4 KB o
 (docs/benchmarks.md, seventeenth session).
 
 The kernel maps a file by huge pages only where its page cache holds huge folios
-(ext4 and XFS on Linux 6.x). A fresh build's pages are cached as written, mostly huge;
-but pages the kernel evicts (memory pressure) are read back in at the size the
-faulting mapping asks for: 4 KB for a search's scattered reads, unless the mapping is
-marked `MADV_HUGEPAGE`. So every process marks its mappings before searching; where
-the kernel has no transparent huge pages, nothing changes.
+(XFS since Linux 5.18, ext4 since 6.16). A fresh build's pages are cached as written,
+mostly huge; but pages the kernel evicts (memory pressure) are read back in at the
+size the faulting mapping asks for: 4 KB for a search's scattered reads, unless the
+mapping is marked `MADV_HUGEPAGE`. So every process marks its mappings before
+searching; where the kernel has no transparent huge pages, nothing changes.
 """
 
 import ctypes
 import logging
+import mmap
 import os
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-MADV_HUGEPAGE = 14  # <sys/mman.h>, Linux
-
 
 def prefer_huge_pages(paths) -> int:
-    """Mark this process's mappings of `paths` for huge pages (before a search touches
-    them: a page read in small stays small); returns the bytes marked."""
+    """Mark this process's mappings of `paths` for huge pages, before a search touches
+    them (a page read in small stays small; FAISS has read the graph's neighbour lists
+    as it opened the file, so those stay as they are); returns the bytes marked."""
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)  # Linux only
     wanted = {os.path.realpath(path) for path in paths}
     ranges = [(start, end) for start, end, path in mappings() if path in wanted]
-    if not ranges:
+    if advice is None or not ranges:
+        logger.debug("no mapping of %s to mark for huge pages", sorted(wanted))
         return 0
     madvise = ctypes.CDLL(None, use_errno=True).madvise
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     marked = 0
     for start, end in ranges:
-        if madvise(start, end - start, MADV_HUGEPAGE) == 0:
+        if madvise(start, end - start, advice) == 0:
             marked += end - start
-        else:  # no transparent huge pages in this kernel: nothing to gain
+        else:  # no transparent huge pages in this kernel, or unmapped since read
             logger.debug("madvise(MADV_HUGEPAGE): %s", os.strerror(ctypes.get_errno()))
-            return 0
     return marked
 
 

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -51,7 +52,7 @@ def drop_from_page_cache(directory):
 def mapped_by_huge_pages(path) -> str:
     """'huge of resident MiB' of this process's mappings of `path`."""
     sizes, current = {"Rss:": 0, "FilePmdMapped:": 0}, False
-    for line in open("/proc/self/smaps"):
+    for line in Path("/proc/self/smaps").read_text().splitlines():
         fields = line.split(maxsplit=5)
         if "-" in fields[0] and ":" not in fields[0]:
             current = len(fields) == 6 and fields[5] == str(path)

@@ -148,8 +148,9 @@ def rebuild_shared_index() -> str:
 
     Runs beside searches: web processes keep the old snapshot until they have opened
     and caught up the new one. One build at a time (a cache lock), since two would
-    only race to be served. ~8 min at 1M photos on 2 cores: the limits (under the
-    broker's visibility timeout) allow ~5M; beyond, run `manage.py shared_index`.
+    only race to be served. ~16 min at 1M photos on 2 cores: the limits (under the
+    broker's visibility timeout) allow ~2.5M; beyond, run `manage.py shared_index`
+    (or give the worker more cores: `MATCHER_THREADS`).
     """
     from django.core.cache import cache
 

@@ -61,7 +61,7 @@ DELTA_WARN_ROWS = 100_000  # each search scans the delta exactly: warn as it gro
 # at scale", photo sets).
 PROBE_EF = 64
 TURN_MARGIN = 0.1
-# An unfiltered walk looks `shortlist` deep (efSearch 700: recall@100 0.986 at 1M), but
+# An unfiltered walk looks `shortlist` deep (efSearch 700: recall@100 0.991 at 1M), but
 # only its best RESCORED_ROWS by the walk's own scores are read and re-scored exactly: at
 # 1M the exact top-200 of the best 400 equal those of all 700 in 50 of 50 queries, and
 # reading 700 rows of 5 KB scattered over the mapped file was the search's second

@@ -45,8 +45,9 @@ from retrieval import pca
 GRAPH_M = 32  # as the graphs before it: 0.976 of the true top-100 at 1M where M 16 had 0.935
 # A better-linked graph for the same walk: at 1M, unfiltered recall@100 0.991 against
 # 0.986 with 128 (country 0.982 against 0.975) and the exact index's top-10 hotels kept
-# in 97 % of pages against 93 %, times within run-to-run noise; built in 947 s against
-# 550 on 2 cores (docs/benchmarks.md, seventeenth session).
+# in 97 % of pages against 93 %; the walk ~8 % longer at efSearch 700 (half the
+# gallery, both graphs mapped alike); built in 947 s against 550 on 2 cores
+# (docs/benchmarks.md, seventeenth session).
 EF_CONSTRUCTION = 256
 PROJECT_ABOVE_ROWS = 50_000  # larger galleries walk a PCA projection (~4x faster at 1M)
 PROJECTED_DIM = 256

@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -28,6 +27,7 @@ from benchmarks.gallery import Gallery
 from matcher import search
 from matcher.indexes import get_index
 from matcher.indexes import snapshot as snapshots
+from matcher.indexes.huge_pages import smaps
 from matcher.indexes.shared import RESCORED_ROWS
 from matcher.models import IndexState
 
@@ -51,14 +51,8 @@ def drop_from_page_cache(directory):
 
 def mapped_by_huge_pages(path) -> str:
     """'huge of resident MiB' of this process's mappings of `path`."""
-    sizes, current = {"Rss:": 0, "FilePmdMapped:": 0}, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if "-" in fields[0] and ":" not in fields[0]:
-            current = len(fields) == 6 and fields[5] == str(path)
-        elif current and fields[0] in sizes:
-            sizes[fields[0]] += int(fields[1])
-    return f"{sizes['FilePmdMapped:'] // 1024} of {sizes['Rss:'] // 1024} MiB"
+    sizes = smaps(path)
+    return f"{sizes.get('FilePmdMapped', 0) // 1024} of {sizes.get('Rss', 0) // 1024} MiB"
 
 
 version = IndexState.get().active_version
@@ -77,9 +71,7 @@ for thread in threading.enumerate():
         thread.join()
 view = get_index().view
 for name in ("index.faiss", "vectors.npy"):
-    print(
-        f"{name}: {mapped_by_huge_pages((view.snapshot.directory / name).resolve())} by 2 MB pages"
-    )
+    print(f"{name}: {mapped_by_huge_pages(view.snapshot.directory / name)} by 2 MB pages")
 totals, walks = [], []
 for query in queries[10:]:
     search.search_hotels(query, k=10)  # first touch, as bench_index

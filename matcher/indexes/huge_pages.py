@@ -57,3 +57,23 @@ def mappings() -> list[tuple[int, int, str]]:
             start, end = (int(address, 16) for address in fields[0].split("-"))
             found.append((start, end, fields[5]))
     return found
+
+
+def smaps(path) -> dict:
+    """This process's mappings of `path` as Linux's /proc/self/smaps describes them: each
+    size in kB summed over them ("Rss", "FilePmdMapped": the part on 2 MB pages, ...)
+    and their "VmFlags" ("hg": marked `MADV_HUGEPAGE`); empty when not mapped."""
+    wanted, found, current = os.path.realpath(path), {}, False
+    try:
+        lines = Path("/proc/self/smaps").read_text().splitlines()
+    except OSError:  # not Linux
+        return found
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if "-" in fields[0] and ":" not in fields[0]:  # a mapping's first line
+            current = len(fields) == 6 and fields[5] == wanted
+        elif current and fields[0] == "VmFlags:":
+            found.setdefault("VmFlags", set()).update(line.split()[1:])
+        elif current and len(fields) == 3 and fields[2] == "kB":
+            found[fields[0][:-1]] = found.get(fields[0][:-1], 0) + int(fields[1])
+    return found

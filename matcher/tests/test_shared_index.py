@@ -8,7 +8,6 @@ process searches must swap in whole, without an error or a mixed answer.
 
 import datetime
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from django.core.management import CommandError, call_command
 from matcher.indexes import shared as shared_index
 from matcher.indexes import snapshot as snapshots
 from matcher.indexes.exact import ExactIndex
-from matcher.indexes.huge_pages import prefer_huge_pages
+from matcher.indexes.huge_pages import prefer_huge_pages, smaps
 from matcher.indexes.shared import SharedIndex
 from matcher.models import Embedding
 from matcher.tests.conftest import DIM, VERSION
@@ -161,24 +160,11 @@ def test_an_opened_snapshot_asks_for_huge_pages_for_its_graph_and_vectors(served
     index = SharedIndex()
     index.search(queries(rng, 1)[0], 5)
     directory = index.view.snapshot.directory
-    flags = mapping_flags()
     for name in ("index.faiss", "vectors.npy"):
-        assert "hg" in flags[os.path.realpath(directory / name)], name  # MADV_HUGEPAGE
-    assert "hg" not in flags[os.path.realpath(directory / "image_ids.npy")]
+        assert "hg" in smaps(directory / name)["VmFlags"], name  # MADV_HUGEPAGE
+    assert "hg" not in smaps(directory / "image_ids.npy")["VmFlags"]
     np.save(tmp_path / "unmapped.npy", np.zeros(3))
     assert prefer_huge_pages([tmp_path / "unmapped.npy"]) == 0
-
-
-def mapping_flags() -> dict[str, set[str]]:
-    """{file: the VmFlags of this process's mappings of it} (Linux's /proc/self/smaps)."""
-    flags, current = {}, None
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if fields[0] == "VmFlags:" and current:
-            flags.setdefault(current, set()).update(line.split()[1:])
-        elif "-" in fields[0] and ":" not in fields[0]:
-            current = fields[5] if len(fields) == 6 else None
-    return flags
 
 
 def test_faiss_runs_on_one_thread_in_any_thread(served):

@@ -8,7 +8,8 @@ with its snapshot built: 100 new queries (`QUERIES=`), each timed on its second 
 `bench_index` does, twice; prints the p50 of `search_hotels` and the median time of each
 step in a search (wrapped here, not in the code). Run it alternately against a worktree
 of another revision: this VM's speed moves within minutes. Figures in
-docs/benchmarks.md ("sixteenth session", "seventeenth session").
+docs/benchmarks-history.md ("sixteenth session"), docs/benchmarks.md
+("seventeenth session", "eighteenth session").
 """
 
 import functools

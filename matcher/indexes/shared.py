@@ -61,13 +61,14 @@ DELTA_WARN_ROWS = 100_000  # each search scans the delta exactly: warn as it gro
 # at scale", photo sets).
 PROBE_EF = 64
 TURN_MARGIN = 0.1
-# An unfiltered walk looks `shortlist` deep (efSearch 700: recall@100 0.991 at 1M), but
-# only its best RESCORED_ROWS by the walk's own scores are read and re-scored exactly: at
-# 1M the exact top-200 of the best 400 equal those of all 700 in 50 of 50 queries, and
+# An unfiltered walk looks `shortlist` deep (efSearch 800 over the graph's 8-bit codes:
+# recall@100 0.994 at 1M), but only its best RESCORED_ROWS by the walk's own scores are
+# read and re-scored exactly: at 1M the exact top-200 of the best 400 equal those of all
+# 700 in 50 of 50 queries (the float graph's walk, sixteenth session), and
 # reading 700 rows of 5 KB scattered over the mapped file was the search's second
 # largest step. Not in a filtered search: past the query's own hotel, a filter's nearest
 # rows are near-ties the projection orders poorly (recall@100 at 1M, city 0.971 against
-# 0.994; docs/benchmarks.md, sixteenth session).
+# 0.994; docs/benchmarks-history.md, sixteenth session).
 RESCORED_ROWS = 400
 
 
@@ -455,12 +456,7 @@ class View(LiveRows):
 
     def scan(self, queries, size, rows) -> np.ndarray:
         """Each query's `size` nearest of `rows` by the walk's own vectors, exactly."""
-        snapshot = self.snapshot
-        scores = snapshots.inner_products(
-            snapshot.graph_vectors(), rows, snapshot.graph_query(queries)
-        )
-        nearest = np.argpartition(-scores, size - 1, axis=0)[:size]
-        return rows[nearest.reshape(-1)]
+        return self.snapshot.graph_nearest(queries, rows, size)
 
     def probe_turns(self, queries, turns, rows) -> tuple[np.ndarray, np.ndarray]:
         """(labels of a shallow walk of every query, the queries to walk in full).
@@ -477,7 +473,7 @@ class View(LiveRows):
     def walk(self, queries, size, rows, with_scores=False, ef=None):
         """Each query's `size` best labels of a FAISS walk `ef` deep (default: `size`),
         best first, restricted in native code to `rows` (None: all) minus dead rows; with
-        their inner products (in the graph's space) if asked.
+        their inner products (in the graph's space, from its 8-bit codes) if asked.
 
         A filtered walk looks as far as an unfiltered one (ef = the shortlist): twice as
         far cost 3.5-6.7 ms more at 1M (country, chain) for recall@100 0.987 against 0.975

@@ -8,8 +8,8 @@ and are counted once, whatever the number of processes.
 
 A snapshot directory holds:
 - `index.faiss`: a FAISS HNSW graph (inner product) over the rows' vectors, or over
-  their projection when `projection.npy` is there (PCA learned from the rows at build);
-  labels are row numbers.
+  their projection when `projection.npy` is there (PCA learned from the rows at build),
+  which it stores as 8-bit codes (`quantised`); labels are row numbers.
 - `vectors.npy`: the rows' full float32 vectors, to re-score a shortlist exactly.
 - `embedding_ids.npy`, `image_ids.npy`, `hotel_ids.npy`, `chain_ids.npy` (-1: none).
 - `groups.json`: rows are sorted by (country, city, hotel), so a country, a city and a
@@ -51,6 +51,7 @@ GRAPH_M = 32  # as the graphs before it: 0.976 of the true top-100 at 1M where M
 EF_CONSTRUCTION = 256
 PROJECT_ABOVE_ROWS = 50_000  # larger galleries walk a PCA projection (~4x faster at 1M)
 PROJECTED_DIM = 256
+QUANTISER_SAMPLE = 100_000  # rows whose range sets each dimension's 8-bit scale
 CHAIN_ROWS_KEPT = 64  # chains whose rows a snapshot keeps (a large chain's: ~1 MB at 1M)
 PCA_SAMPLE = 100_000
 KEEP_BUILDS = 2  # the served build and the one before (a process may still be opening it)
@@ -164,7 +165,7 @@ def _build(version: str, threads: int = 1, progress=None) -> Path:
         for start in range(0, len(vectors), 20_000):
             chunk = np.ascontiguousarray(vectors[start : start + 20_000])
             graph.add(chunk if components is None else pca.project(chunk, components))
-        faiss.write_index(graph, str(target / "index.faiss"))
+        faiss.write_index(quantised(graph), str(target / "index.faiss"))
         if components is not None:
             np.save(target / "projection.npy", components)
         for column in ("embedding_ids", "image_ids", "hotel_ids", "chain_ids"):
@@ -214,6 +215,34 @@ def learn_projection(vectors: np.ndarray) -> np.ndarray | None:
     sample = np.sort(rng.choice(len(vectors), size=min(PCA_SAMPLE, len(vectors)), replace=False))
     components, _ = pca.fit(np.asarray(vectors[sample]), PROJECTED_DIM)
     return components.astype(np.float32)
+
+
+def quantised(graph):
+    """`graph`'s links over 8-bit codes of its vectors (FAISS `IndexHNSWSQ`), not floats.
+
+    Why: a walk is bound by reading the vectors of the nodes it visits, scattered over
+    the file. At 1M, 256 bytes a node instead of 1 KB: the walk of 700 took 3.5-4.2 ms
+    against 5.0-5.6 for the same recall@100 (0.992, 300 queries), the file 504 MiB
+    against 1 236; the pages needed a walk of 800 to match the float graph's at 700,
+    still ~20 % faster (docs/benchmarks.md, eighteenth session). The shortlist is
+    re-scored with the full float32 vectors anyway. The links are those found on the
+    float vectors (copied), so the graph is as well linked as one built without codes.
+    """
+    import faiss
+
+    flat = faiss.downcast_index(graph.storage)
+    vectors = faiss.rev_swig_ptr(flat.get_xb(), graph.ntotal * graph.d).reshape(-1, graph.d)
+    codes = faiss.IndexHNSWSQ(
+        graph.d, faiss.ScalarQuantizer.QT_8bit, GRAPH_M, faiss.METRIC_INNER_PRODUCT
+    )
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(vectors), size=min(QUANTISER_SAMPLE, len(vectors)), replace=False)
+    codes.train(np.ascontiguousarray(vectors[np.sort(sample)]))  # each dimension's range
+    for start in range(0, len(vectors), 20_000):
+        codes.storage.add(np.ascontiguousarray(vectors[start : start + 20_000]))
+    codes.hnsw = graph.hnsw  # a copy: the float graph is freed with its caller's reference
+    codes.ntotal = graph.ntotal
+    return codes
 
 
 def serve(version: str, target: Path) -> None:
@@ -268,13 +297,34 @@ class Snapshot:
             queries = pca.project(queries, self.projection)
         return np.ascontiguousarray(queries, dtype=np.float32)
 
-    def graph_vectors(self) -> np.ndarray:
-        """The graph's own (N, d) vectors, without a copy (FAISS's flat storage)."""
+    def graph_nearest(self, queries: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+        """Each of the (Q, D) queries' `size` nearest of `rows` by the graph's own vectors
+        (8-bit codes; floats in builds before them), exactly, as rows (flattened).
+
+        FAISS scans a copy of just those rows' codes: ~1.0 ms for a city of 11 860 rows
+        at 1M (0.5 over float vectors), where its scan of the whole storage through a
+        selector took 2.5 ms (it asks the selector about every row; docs/benchmarks.md,
+        eighteenth session)."""
+        import faiss
+
+        one_thread()
+        storage = faiss.downcast_index(self.graph.storage)
+        if isinstance(storage, faiss.IndexScalarQuantizer):
+            subset = faiss.IndexScalarQuantizer(storage.d, storage.sq.qtype, storage.metric_type)
+            subset.sq, subset.is_trained = storage.sq, True  # each dimension's trained scale
+        else:  # a build before the codes: float vectors
+            subset = faiss.IndexFlat(storage.d, storage.metric_type)
+        subset.add_sa_codes(self.graph_codes()[rows])
+        _, nearest = subset.search(self.graph_query(queries), min(size, len(rows)))
+        return rows[nearest[nearest >= 0]]
+
+    def graph_codes(self) -> np.ndarray:
+        """The (N, bytes) codes of the graph's own vectors (FAISS's storage), no copy."""
         import faiss
 
         storage = faiss.downcast_index(self.graph.storage)
-        flat = faiss.rev_swig_ptr(storage.get_xb(), len(self) * storage.d)
-        return flat.reshape(len(self), storage.d)
+        codes = faiss.rev_swig_ptr(storage.codes.data(), len(self) * storage.code_size)
+        return codes.reshape(len(self), storage.code_size)
 
     def __len__(self):
         return len(self.image_ids)
@@ -294,7 +344,7 @@ class Snapshot:
         import faiss
 
         hnsw = self.graph.hnsw
-        arrays = [self.graph_vectors().reshape(-1), self.vectors.reshape(-1), self.image_ids]
+        arrays = [self.graph_codes().reshape(-1), self.vectors.reshape(-1), self.image_ids]
         if self.context is not None:
             arrays += [self.context.reshape(-1), self.context_norms]
         for vector in (hnsw.neighbors, hnsw.offsets, hnsw.levels):
@@ -343,7 +393,7 @@ def inner_products(matrix: np.ndarray, rows: np.ndarray, queries: np.ndarray) ->
     """(len(rows), Q) inner products of these rows of the (N, d) float32 `matrix` (mapped)
     with the (Q, d) `queries`, read in place by FAISS's SIMD kernel: gathering the rows
     into an array first (2 MB for 400 full vectors at 1M) took twice as long (0.76 ms
-    against 1.58; docs/benchmarks.md, sixteenth session). The kernel reads raw memory:
+    against 1.58; docs/benchmarks-history.md, sixteenth session). The kernel reads raw memory:
     what numpy would refuse (a row out of range, another width) is refused here."""
     import faiss
 

@@ -73,6 +73,40 @@ def test_filtered_results_equal_the_exact_filtered_results(served, monkeypatch, 
                     assert score == pytest.approx(expected, abs=1e-5)
 
 
+def test_a_snapshot_built_before_codes_still_equals_the_exact_filtered_results(served, monkeypatch):
+    # Builds served before the graph stored 8-bit codes hold float vectors: still read.
+    hotels, rng = gallery()
+    monkeypatch.setattr(snapshots, "quantised", lambda graph: graph)
+    index, exact = SharedIndex(shortlist=300), ExactIndex()
+    query = queries(rng, 1)[0]
+    assert recall(index.search(query, 100), exact.search(query, 100)) >= 0.97
+    assert storage(index).code_size == DIM * 4  # floats, as built then
+    for exact_rows in (20_000, 0):  # a scan, then a walk
+        monkeypatch.setattr(shared_index, "EXACT_ROWS", exact_rows)
+        filters = HotelFilters(country=hotels[7].country_code)
+        truth = exact.search(query, 100, hotels=hotels_filtered(filters))
+        assert recall(index.search(query, 100, filters=filters), truth) >= 0.97
+
+
+def storage(index):
+    import faiss
+
+    return faiss.downcast_index(index.view.snapshot.graph.storage)
+
+
+def test_the_graphs_codes_keep_its_vectors_inner_products(served):
+    _, rng = gallery()
+    index = SharedIndex()
+    query = queries(rng, 1)
+    index.search(query[0], 5)
+    view = index.view
+    assert storage(index).code_size == DIM  # a byte per dimension
+    labels, scores = view.walk(query, 50, None, with_scores=True)
+    exact = view.snapshot.vectors[labels] @ query[0]  # no projection at this size
+    assert np.abs(scores - exact).max() < 0.01
+    assert list(labels) == list(labels[np.argsort(-scores, kind="stable")])  # best first
+
+
 def test_a_filter_matching_nothing_returns_nothing(served):
     gallery(n_hotels=10)
     index = SharedIndex(shortlist=50)

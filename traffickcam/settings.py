@@ -347,12 +347,13 @@ if MATCHER_INDEX_BACKEND.startswith(
 # and the images its graph yields per search, all re-scored with their full vectors
 # (1M, docs/benchmarks.md: 700 finds 0.99 of the true top-100 in a 22 ms search, and
 # the pages showed what the exact index shows in 20 queries of 20; 500: 0.98, 18 of 20).
-# SharedIndex walks this deep; an unfiltered search re-scores the best 400 of it
+MATCHER_GRAPH_DIR = Path(env_str("MATCHER_GRAPH_DIR", str(BASE_DIR / "var" / "graphs")))
+MATCHER_GRAPH_SHORTLIST = env_int("MATCHER_GRAPH_SHORTLIST", 700, minimum=10)
+# SharedIndex: how deep its walk looks; an unfiltered search re-scores the best 400 of it
 # (`matcher.indexes.shared.RESCORED_ROWS`), a filtered one all of it. 800: its graph
 # stores 8-bit codes, whose walk needed 800 to show the exact index's pages as often as
 # the float graph's did at 700, and is still faster (docs/benchmarks.md, eighteenth session).
-MATCHER_GRAPH_DIR = Path(env_str("MATCHER_GRAPH_DIR", str(BASE_DIR / "var" / "graphs")))
-MATCHER_GRAPH_SHORTLIST = env_int("MATCHER_GRAPH_SHORTLIST", 800, minimum=10)
+MATCHER_SHARED_SHORTLIST = env_int("MATCHER_SHARED_SHORTLIST", 800, minimum=10)
 # The leading hotels re-scored in their hotel's context (matcher.context; docs/benchmarks.md,
 # "Hotel context": +0.04 clean and +0.04 masked hotel top-1 on hotel rooms).
 MATCHER_HOTEL_CONTEXT = env_bool("MATCHER_HOTEL_CONTEXT", True)

@@ -64,7 +64,8 @@ TURN_MARGIN = 0.1
 # An unfiltered walk looks `shortlist` deep (efSearch 800 over the graph's 8-bit codes:
 # recall@100 0.994 at 1M), but only its best RESCORED_ROWS by the walk's own scores are
 # read and re-scored exactly: at 1M the exact top-200 of the best 400 equal those of all
-# 700 in 50 of 50 queries (the float graph's walk, sixteenth session), and
+# 800 in 96 of 100 queries (of all 700 in 50 of 50 on the float graph), the pages the
+# exact index's as often as before (docs/benchmarks.md, eighteenth session), and
 # reading 700 rows of 5 KB scattered over the mapped file was the search's second
 # largest step. Not in a filtered search: past the query's own hotel, a filter's nearest
 # rows are near-ties the projection orders poorly (recall@100 at 1M, city 0.971 against
@@ -82,7 +83,7 @@ class SharedIndex:
     live_check_optional = True
 
     def __init__(self, shortlist: int | None = None):
-        self.shortlist = shortlist or settings.MATCHER_GRAPH_SHORTLIST
+        self.shortlist = shortlist or settings.MATCHER_SHARED_SHORTLIST
         self.view = None  # the `View` searches use; replaced whole, never edited in place
         self.marker = None  # `snapshot.current_marker` of the view's build
         self._swap_lock = threading.Lock()
@@ -473,7 +474,7 @@ class View(LiveRows):
     def walk(self, queries, size, rows, with_scores=False, ef=None):
         """Each query's `size` best labels of a FAISS walk `ef` deep (default: `size`),
         best first, restricted in native code to `rows` (None: all) minus dead rows; with
-        their inner products (in the graph's space, from its 8-bit codes) if asked.
+        their inner products (in the graph's space, from its stored codes) if asked.
 
         A filtered walk looks as far as an unfiltered one (ef = the shortlist): twice as
         far cost 3.5-6.7 ms more at 1M (country, chain) for recall@100 0.987 against 0.975

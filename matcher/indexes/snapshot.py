@@ -8,8 +8,8 @@ and are counted once, whatever the number of processes.
 
 A snapshot directory holds:
 - `index.faiss`: a FAISS HNSW graph (inner product) over the rows' vectors, or over
-  their projection when `projection.npy` is there (PCA learned from the rows at build),
-  which it stores as 8-bit codes (`quantised`); labels are row numbers.
+  their projection when `projection.npy` is there (PCA learned from the rows at build);
+  it stores those vectors as 8-bit codes (`quantised`); labels are row numbers.
 - `vectors.npy`: the rows' full float32 vectors, to re-score a shortlist exactly.
 - `embedding_ids.npy`, `image_ids.npy`, `hotel_ids.npy`, `chain_ids.npy` (-1: none).
 - `groups.json`: rows are sorted by (country, city, hotel), so a country, a city and a
@@ -52,6 +52,7 @@ EF_CONSTRUCTION = 256
 PROJECT_ABOVE_ROWS = 50_000  # larger galleries walk a PCA projection (~4x faster at 1M)
 PROJECTED_DIM = 256
 QUANTISER_SAMPLE = 100_000  # rows whose range sets each dimension's 8-bit scale
+COPIED_SCAN_ROWS = 20_000  # `Snapshot.graph_nearest`: at or below, scan a copy of the rows
 CHAIN_ROWS_KEPT = 64  # chains whose rows a snapshot keeps (a large chain's: ~1 MB at 1M)
 PCA_SAMPLE = 100_000
 KEEP_BUILDS = 2  # the served build and the one before (a process may still be opening it)
@@ -221,10 +222,10 @@ def quantised(graph):
     """`graph`'s links over 8-bit codes of its vectors (FAISS `IndexHNSWSQ`), not floats.
 
     Why: a walk is bound by reading the vectors of the nodes it visits, scattered over
-    the file. At 1M, 256 bytes a node instead of 1 KB: the walk of 700 took 3.5-4.2 ms
-    against 5.0-5.6 for the same recall@100 (0.992, 300 queries), the file 504 MiB
-    against 1 236; the pages needed a walk of 800 to match the float graph's at 700,
-    still ~20 % faster (docs/benchmarks.md, eighteenth session). The shortlist is
+    the file. At 1M, 256 bytes a node instead of 1 KB: the walk of 700 took 3.2-3.6 ms
+    against 4.6-4.9 for the same recall@100 (0.992, 300 queries), the file 504 MiB
+    against 1 236; the pages needed a walk of 800 to match the float graph's at 700:
+    3.4-3.7 ms (docs/benchmarks.md, eighteenth session). The shortlist is
     re-scored with the full float32 vectors anyway. The links are those found on the
     float vectors (copied), so the graph is as well linked as one built without codes.
     """
@@ -301,22 +302,29 @@ class Snapshot:
         """Each of the (Q, D) queries' `size` nearest of `rows` by the graph's own vectors
         (8-bit codes; floats in builds before them), exactly, as rows (flattened).
 
-        FAISS scans a copy of just those rows' codes: ~1.0 ms for a city of 11 860 rows
-        at 1M (0.5 over float vectors), where its scan of the whole storage through a
-        selector took 2.5 ms (it asks the selector about every row; docs/benchmarks.md,
-        eighteenth session)."""
+        Up to COPIED_SCAN_ROWS rows of codes, FAISS scans a copy of just those rows: ~1.0
+        ms for a city of 11 860 rows at 1M, where its scan of the storage in place
+        through a selector took 2.5 ms whatever the rows (it asks the selector about
+        every row). More rows (a filtered walk that came back short scans the whole
+        filter), or float vectors: in place, as copying them would cost more."""
         import faiss
 
         one_thread()
         storage = faiss.downcast_index(self.graph.storage)
-        if isinstance(storage, faiss.IndexScalarQuantizer):
+        queries, size = self.graph_query(queries), min(size, len(rows))
+        if isinstance(storage, faiss.IndexScalarQuantizer) and len(rows) <= COPIED_SCAN_ROWS:
             subset = faiss.IndexScalarQuantizer(storage.d, storage.sq.qtype, storage.metric_type)
             subset.sq, subset.is_trained = storage.sq, True  # each dimension's trained scale
-        else:  # a build before the codes: float vectors
-            subset = faiss.IndexFlat(storage.d, storage.metric_type)
-        subset.add_sa_codes(self.graph_codes()[rows])
-        _, nearest = subset.search(self.graph_query(queries), min(size, len(rows)))
-        return rows[nearest[nearest >= 0]]
+            subset.add_sa_codes(self.graph_codes()[rows])
+            _, nearest = subset.search(queries, size)
+            return rows[nearest[nearest >= 0]]
+        allowed = np.zeros(len(self), dtype=bool)
+        allowed[rows] = True
+        bits = np.packbits(allowed, bitorder="little")  # read by FAISS: alive until it returns
+        params = faiss.SearchParameters()
+        params.sel = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(bits))
+        _, nearest = storage.search(queries, size, params=params)
+        return nearest[nearest >= 0]
 
     def graph_codes(self) -> np.ndarray:
         """The (N, bytes) codes of the graph's own vectors (FAISS's storage), no copy."""
@@ -338,8 +346,8 @@ class Snapshot:
 
         A fresh process otherwise maps the files one page fault at a time during its
         first searches: at 1M on this VM (~7 us a fault) a search took 15-50 ms instead of
-        ~3 until most of the 6 GB had been touched. Mapped pages are the page cache's,
-        shared by every process (each one's PSS counts its share).
+        ~3 until most of the snapshot (6 GB then) had been touched. Mapped pages are the
+        page cache's, shared by every process (each one's PSS counts its share).
         """
         import faiss
 

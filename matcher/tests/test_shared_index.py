@@ -104,7 +104,29 @@ def test_the_graphs_codes_keep_its_vectors_inner_products(served):
     labels, scores = view.walk(query, 50, None, with_scores=True)
     exact = view.snapshot.vectors[labels] @ query[0]  # no projection at this size
     assert np.abs(scores - exact).max() < 0.01
-    assert list(labels) == list(labels[np.argsort(-scores, kind="stable")])  # best first
+
+
+@pytest.mark.parametrize("copied_rows", [20_000, 0], ids=["copied", "in place"])
+def test_a_scan_finds_each_querys_nearest_rows_by_the_graphs_codes(
+    served, monkeypatch, copied_rows
+):
+    import faiss
+
+    _, rng = gallery()
+    monkeypatch.setattr(snapshots, "COPIED_SCAN_ROWS", copied_rows)
+    index = SharedIndex()
+    turns = queries(rng, 3)  # several queries at once, as a photo's turns
+    index.search(turns[0], 5)
+    snapshot = index.view.snapshot
+    rows = np.r_[100:400, 900:1200]  # two ranges, as a country's cities
+    found = snapshot.graph_nearest(turns, rows, 50)
+    storage = faiss.downcast_index(snapshot.graph.storage)
+    decoded = storage.sa_decode(np.ascontiguousarray(snapshot.graph_codes()[rows]))
+    products = decoded @ snapshot.graph_query(turns).T
+    assert len(found) == 3 * 50
+    for q, nearest in enumerate(found.reshape(3, 50)):
+        expected = rows[np.argsort(-products[:, q])[:50]]
+        assert set(nearest) == set(expected)
 
 
 def test_a_filter_matching_nothing_returns_nothing(served):

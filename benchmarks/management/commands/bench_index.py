@@ -98,7 +98,8 @@ class Command(BaseCommand):
             type=int,
             default=None,
             help="pgvector with --reduce, and graph: candidates re-scored exactly (at least; "
-            "default: the MATCHER_PGVECTOR_SHORTLIST or MATCHER_GRAPH_SHORTLIST setting)",
+            "default: the MATCHER_PGVECTOR_SHORTLIST, MATCHER_GRAPH_SHORTLIST or "
+            "MATCHER_SHARED_SHORTLIST setting)",
         )
 
     def handle(self, *args, **opts):

@@ -52,7 +52,7 @@ EF_CONSTRUCTION = 256
 PROJECT_ABOVE_ROWS = 50_000  # larger galleries walk a PCA projection (~4x faster at 1M)
 PROJECTED_DIM = 256
 QUANTISER_SAMPLE = 100_000  # rows whose range sets each dimension's 8-bit scale
-COPIED_SCAN_ROWS = 20_000  # `Snapshot.graph_nearest`: at or below, scan a copy of the rows
+SCANNED_RUNS = 64  # `Snapshot.graph_nearest`: rows in more runs are gathered, then scanned
 CHAIN_ROWS_KEPT = 64  # chains whose rows a snapshot keeps (a large chain's: ~1 MB at 1M)
 PCA_SAMPLE = 100_000
 KEEP_BUILDS = 2  # the served build and the one before (a process may still be opening it)
@@ -302,22 +302,50 @@ class Snapshot:
         """Each of the (Q, D) queries' `size` nearest of `rows` by the graph's own vectors
         (8-bit codes; floats in builds before them), exactly, as rows (flattened).
 
-        Up to COPIED_SCAN_ROWS rows of codes, FAISS scans a copy of just those rows: ~1.0
-        ms for a city of 11 860 rows at 1M, where its scan of the storage in place
-        through a selector took 2.5 ms whatever the rows (it asks the selector about
-        every row). More rows (a filtered walk that came back short scans the whole
-        filter), or float vectors: in place, as copying them would cost more."""
+        FAISS's scanner reads the codes of each run of consecutive rows in place (rows
+        are sorted by place and hotel: a city is one run): ~0.5 ms for a city of 11 860
+        rows at 1M, where copying them first took ~1.0 and its scan of the storage
+        through a selector 2.5 whatever the rows (it asks about every row). Rows in many
+        runs (a chain within a place) are gathered into one block instead of as many
+        calls (docs/benchmarks.md, eighteenth session)."""
         import faiss
 
         one_thread()
         storage = faiss.downcast_index(self.graph.storage)
         queries, size = self.graph_query(queries), min(size, len(rows))
-        if isinstance(storage, faiss.IndexScalarQuantizer) and len(rows) <= COPIED_SCAN_ROWS:
-            subset = faiss.IndexScalarQuantizer(storage.d, storage.sq.qtype, storage.metric_type)
-            subset.sq, subset.is_trained = storage.sq, True  # each dimension's trained scale
-            subset.add_sa_codes(self.graph_codes()[rows])
-            _, nearest = subset.search(queries, size)
-            return rows[nearest[nearest >= 0]]
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if not isinstance(storage, faiss.IndexScalarQuantizer):  # a build before the codes
+            return self._selected_nearest(storage, queries, rows, size)
+        codes = self.graph_codes()
+        starts = np.flatnonzero(np.r_[True, np.diff(rows) != 1])
+        if len(starts) > SCANNED_RUNS:
+            blocks = [(np.ascontiguousarray(codes[rows]), rows)]
+        else:
+            ends = np.r_[starts[1:], len(rows)]
+            blocks = [
+                (codes[rows[a] : rows[b - 1] + 1], rows[a:b])
+                for a, b in zip(starts, ends, strict=True)
+            ]
+        found = []
+        for query in queries:
+            scanner = storage.sq.select_InvertedListScanner(storage.metric_type, None, False, None)
+            scanner.set_query(faiss.swig_ptr(query))
+            scanner.set_list(0, 0.0)
+            # The scanner keeps the best `size` in a heap over these two arrays.
+            scores = np.full(size, -np.inf, dtype=np.float32)
+            labels = np.full(size, -1, dtype=np.int64)
+            for block, ids in blocks:
+                scanner.scan_codes(
+                    len(ids), faiss.swig_ptr(block), faiss.swig_ptr(ids),
+                    faiss.swig_ptr(scores), faiss.swig_ptr(labels), size,
+                )  # fmt: skip
+            found.append(labels[labels >= 0])
+        return np.concatenate(found)
+
+    def _selected_nearest(self, storage, queries, rows, size) -> np.ndarray:
+        """`graph_nearest` over float vectors: FAISS's scan through a selector of `rows`."""
+        import faiss
+
         allowed = np.zeros(len(self), dtype=bool)
         allowed[rows] = True
         bits = np.packbits(allowed, bitorder="little")  # read by FAISS: alive until it returns

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -280,6 +281,7 @@ class Snapshot:
         self.hotel_ids, self.chain_ids = mapped("hotel_ids"), mapped("chain_ids")
         self.hotels = mapped("hotels")
         self._chain_rows = {}  # chain id -> rows (`chain_rows`)
+        self._scanners = threading.local()  # .scanner: this thread's (`graph_nearest`)
         self.places = {}  # (country, folded city) -> [(start, end)], and country -> ...
         for country, city, start, end in self.groups:
             self.places.setdefault((country, city), []).append((start, end))
@@ -314,6 +316,10 @@ class Snapshot:
         storage = faiss.downcast_index(self.graph.storage)
         queries, size = self.graph_query(queries), min(size, len(rows))
         rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return rows
+        if rows.min() < 0 or rows.max() >= len(self):  # FAISS would read past the codes
+            raise IndexError(f"rows outside 0..{len(self) - 1}")
         if not isinstance(storage, faiss.IndexScalarQuantizer):  # a build before the codes
             return self._selected_nearest(storage, queries, rows, size)
         codes = self.graph_codes()
@@ -326,12 +332,13 @@ class Snapshot:
                 (codes[rows[a] : rows[b - 1] + 1], rows[a:b])
                 for a, b in zip(starts, ends, strict=True)
             ]
+        scanner = self._scanner(storage)
         found = []
         for query in queries:
-            scanner = storage.sq.select_InvertedListScanner(storage.metric_type, None, False, None)
             scanner.set_query(faiss.swig_ptr(query))
             scanner.set_list(0, 0.0)
-            # The scanner keeps the best `size` in a heap over these two arrays.
+            # The scanner keeps the best `size` in a heap over these two arrays (inner
+            # product: the largest, so it starts from -inf).
             scores = np.full(size, -np.inf, dtype=np.float32)
             labels = np.full(size, -1, dtype=np.int64)
             for block, ids in blocks:
@@ -341,6 +348,16 @@ class Snapshot:
                 )  # fmt: skip
             found.append(labels[labels >= 0])
         return np.concatenate(found)
+
+    def _scanner(self, storage):
+        """This thread's FAISS scanner of the codes, made once: FAISS hands it over
+        without ownership (SWIG never frees it: ~160 bytes), so one per query would
+        leak; it holds the query it was last given, so threads do not share one."""
+        scanner = getattr(self._scanners, "scanner", None)
+        if scanner is None:
+            scanner = storage.sq.select_InvertedListScanner(storage.metric_type, None, False, None)
+            self._scanners.scanner = scanner
+        return scanner
 
     def _selected_nearest(self, storage, queries, rows, size) -> np.ndarray:
         """`graph_nearest` over float vectors: FAISS's scan through a selector of `rows`."""

@@ -125,6 +125,9 @@ def test_a_scan_finds_each_querys_nearest_rows_by_the_graphs_codes(served, monke
     for q, nearest in enumerate(found.reshape(3, 50)):
         expected = rows[np.argsort(-products[:, q])[:50]]
         assert set(nearest) == set(expected)
+    assert len(snapshot.graph_nearest(turns, rows[:0], 50)) == 0
+    with pytest.raises(IndexError):  # FAISS would read past the mapped codes
+        snapshot.graph_nearest(turns, np.array([len(snapshot)]), 50)
 
 
 def test_a_filter_matching_nothing_returns_nothing(served):

@@ -305,7 +305,7 @@ class Snapshot:
         (8-bit codes; floats in builds before them), exactly, as rows (flattened).
 
         FAISS's scanner reads the codes of each run of consecutive rows in place (rows
-        are sorted by place and hotel: a city is one run): ~0.5 ms for a city of 11 860
+        are sorted by place and hotel: a city is one run): 0.7 ms for a city of 11 860
         rows at 1M, where copying them first took ~1.0 and its scan of the storage
         through a selector 2.5 whatever the rows (it asks about every row). Rows in many
         runs (a chain within a place) are gathered into one block instead of as many

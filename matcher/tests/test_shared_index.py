@@ -108,8 +108,6 @@ def test_the_graphs_codes_keep_its_vectors_inner_products(served):
 
 @pytest.mark.parametrize("runs", [64, 1], ids=["in place", "gathered"])
 def test_a_scan_finds_each_querys_nearest_rows_by_the_graphs_codes(served, monkeypatch, runs):
-    import faiss
-
     _, rng = gallery()
     monkeypatch.setattr(snapshots, "SCANNED_RUNS", runs)
     index = SharedIndex()
@@ -118,8 +116,7 @@ def test_a_scan_finds_each_querys_nearest_rows_by_the_graphs_codes(served, monke
     snapshot = index.view.snapshot
     rows = np.r_[900:1200, 100:400]  # two runs, in any order (a radius's hotels)
     found = snapshot.graph_nearest(turns, rows, 50)
-    storage = faiss.downcast_index(snapshot.graph.storage)
-    decoded = storage.sa_decode(np.ascontiguousarray(snapshot.graph_codes()[rows]))
+    decoded = storage(index).sa_decode(np.ascontiguousarray(snapshot.graph_codes()[rows]))
     products = decoded @ snapshot.graph_query(turns).T
     assert len(found) == 3 * 50
     for q, nearest in enumerate(found.reshape(3, 50)):
